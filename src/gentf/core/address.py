@@ -1,0 +1,170 @@
+"""Addresses and selections.
+
+An address is a key (``str`` or ``int``) or a tuple of keys: the tuple ``("y", 3)`` is the
+hierarchical path "y" then 3. Internally every address is normalised to a tuple *path*.
+
+A selection is a set of addresses closed under extension: if ``a`` is selected then every
+address below ``a`` (``a + rest``) is selected too, as in Gen.jl.
+"""
+import numpy as np
+
+from .errors import AddressError, SelectionTypeError
+
+Key = (str, int)
+
+
+def _normalize_key(key, addr):
+    if isinstance(key, (bool, np.bool_)):
+        raise AddressError(f"address {addr!r}: a bool is not a valid key (use str or int)")
+    if isinstance(key, (int, np.integer)):
+        return int(key)
+    if isinstance(key, str):
+        return key
+    raise AddressError(f"address {addr!r}: key {key!r} of type {type(key).__name__} is not a str or int")
+
+
+def to_path(addr):
+    """The tuple path of an address: ``"a" -> ("a",)``, ``("a", 1) -> ("a", 1)``."""
+    if isinstance(addr, tuple):
+        if not addr:
+            raise AddressError("the empty tuple is not an address")
+        return tuple(_normalize_key(k, addr) for k in addr)
+    return (_normalize_key(addr, addr),)
+
+
+def show(path):
+    """A readable form of a path, as the user would write it."""
+    return repr(path[0]) if len(path) == 1 else repr(tuple(path))
+
+
+class Selection:
+    """A set of addresses. ``addr in sel`` tests membership (prefix-closed)."""
+
+    def __contains__(self, addr):
+        path = to_path(addr)
+        sel = self
+        for key in path:
+            if sel.selects_all():
+                return True
+            sel = sel.get_subselection(key)
+        return sel.selects_all()
+
+    def get_subselection(self, key):
+        """The selection of addresses ``rest`` such that ``(key,) + rest`` is selected."""
+        raise NotImplementedError
+
+    def selects_all(self):
+        """True when every address (and the empty path) is selected."""
+        return False
+
+    def is_empty(self):
+        return False
+
+
+class _Empty(Selection):
+    def get_subselection(self, key):
+        return self
+
+    def is_empty(self):
+        return True
+
+    def __repr__(self):
+        return "EmptySelection"
+
+
+EmptySelection = _Empty()
+
+
+class AllSelection(Selection):
+    def get_subselection(self, key):
+        return self
+
+    def selects_all(self):
+        return True
+
+    def __repr__(self):
+        return "selectall()"
+
+
+class AddressSelection(Selection):
+    """The union of the subtrees below a set of paths (a trie)."""
+
+    def __init__(self, paths):
+        self._children = {}  # key -> Selection (AllSelection at a leaf)
+        for path in paths:
+            self._insert(path)
+
+    def _insert(self, path):
+        key, rest = path[0], path[1:]
+        child = self._children.get(key)
+        if not rest:
+            self._children[key] = AllSelection()
+        elif isinstance(child, AllSelection):
+            return
+        else:
+            if child is None:
+                child = self._children[key] = AddressSelection(())
+            child._insert(rest)
+
+    def get_subselection(self, key):
+        return self._children.get(key, EmptySelection)
+
+    def is_empty(self):
+        return not self._children
+
+    def __repr__(self):
+        return f"select({', '.join(repr(k) for k in self._children)}...)"
+
+
+class ComplementSelection(Selection):
+    def __init__(self, inner):
+        self._inner = check_selection(inner)
+
+    def get_subselection(self, key):
+        return complement(self._inner.get_subselection(key))
+
+    def selects_all(self):
+        return self._inner.is_empty()
+
+    def is_empty(self):
+        return self._inner.selects_all()
+
+    def __repr__(self):
+        return f"complement({self._inner!r})"
+
+
+def select(*addrs):
+    """The selection of the given addresses (and everything below them)."""
+    return AddressSelection(to_path(a) for a in addrs)
+
+
+def selectall():
+    """The selection of every address."""
+    return AllSelection()
+
+
+def complement(sel):
+    """Every address not in ``sel``."""
+    sel = check_selection(sel)
+    if isinstance(sel, ComplementSelection):
+        return sel._inner
+    if sel.is_empty():
+        return AllSelection()
+    return ComplementSelection(sel)
+
+
+def check_selection(sel, where="selection"):
+    if sel is None:
+        return EmptySelection
+    if not isinstance(sel, Selection):
+        raise SelectionTypeError(f"{where}: expected a Selection (select(...), selectall(), ...), got {type(sel).__name__}")
+    return sel
+
+
+def subselection_at(sel, path):
+    """The selection below a whole path."""
+    for key in path:
+        if sel.selects_all() or sel.is_empty():
+            return sel
+        sel = sel.get_subselection(key)
+    return sel

@@ -1,0 +1,57 @@
+"""Named exceptions. Every message names the address or argument at fault."""
+
+
+class GentfError(Exception):
+    """Base class of all gentf errors."""
+
+
+class AddressError(GentfError, KeyError):
+    """An address is malformed, or absent where it is required."""
+
+    def __str__(self):  # KeyError quotes its message; show it plainly
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateAddressError(AddressError):
+    """The same address was traced twice in one execution."""
+
+
+class UnvisitedConstraintError(AddressError):
+    """A constraint was given at an address the model never visits."""
+
+
+class MissingChoiceError(AddressError):
+    """assess (or a replay) needed a choice that the choice map lacks."""
+
+
+class SelectionTypeError(GentfError, TypeError):
+    """A selection argument is not a Selection."""
+
+
+class ConstraintTypeError(GentfError, TypeError):
+    """A constraints argument is not a ChoiceMap (or dict convertible to one), or is
+    given where no constraints are accepted."""
+
+
+class ConstraintMismatchError(GentfError, ValueError):
+    """A constraint's shape or dtype does not match the choice at that address."""
+
+
+class DomainError(GentfError, ValueError):
+    """A distribution argument is outside its domain (e.g. a negative scale)."""
+
+
+class UnaddressedCallError(GentfError):
+    """A generative function was called inside a @gen body but never given an address."""
+
+
+class NonDifferentiableError(GentfError, TypeError):
+    """A gradient was requested for a discrete choice or a non-float argument."""
+
+
+class ArgumentError(GentfError, ValueError):
+    """A generative function got the wrong number, shape or dtype of arguments."""
+
+
+class NotInModelError(GentfError, RuntimeError):
+    """A modeling-only construct (param, splice) was used outside a @gen body."""

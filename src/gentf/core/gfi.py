@@ -1,0 +1,271 @@
+"""The Generative Function Interface (GFI).
+
+A generative function ``f`` with arguments ``x`` defines a distribution ``p(t, r; x)`` over
+addressed random choices ``t`` (and non-addressed randomness ``r``, absent from every gentf
+function so far) and a return value. The module functions below are the public interface; they
+validate their inputs (named errors that name the address) and delegate to the private methods
+``_simulate``, ``_generate``, ``_update``, ... of the generative function, as TFP does with
+``log_prob``/``_log_prob``. Scores are always ``log p(t; x)``.
+
+Weights, exactly as in Gen.jl (``u`` are constraints, ``t'`` the new choices):
+
+- ``generate``:   ``log p(t; x) - log q(t; u, x)``, i.e. the sum of the log densities of the
+  constrained choices when unconstrained ones are drawn from the prior.
+- ``assess``:     ``log p(t; x)`` for a complete choice map ``t``.
+- ``propose``:    ``log p(t; x)`` for the sampled ``t``.
+- ``update``:     ``log p(t'; x') - log p(t; x) - log q(t' \\ t; x')``: new unconstrained
+  choices are drawn from the prior and contribute nothing; removed choices subtract their score.
+- ``regenerate``: ``log p(t'; x') - log p(t; x) + log q(t \\ t'...) - log q(t' \\ t ...)``: for a
+  selection, unselected kept choices contribute ``log p_new - log p_old``; selected, new and
+  removed choices contribute nothing.
+- ``project``:    ``log p`` of the selected choices (sum of their scores).
+"""
+import threading
+
+import tensorflow as tf
+
+from .address import check_selection, show, to_path
+from .argdiffs import NoChange, UnknownChange
+from .choicemap import as_choicemap
+from .errors import ConstraintTypeError, UnaddressedCallError
+from .seeds import SeedStream
+
+_state = threading.local()
+
+# Model bodies and GFI internals are plain Python run at trace time; autograph must not rewrite
+# them (a data-dependent branch in a model then fails loudly instead of changing the trace).
+_no_autograph = tf.autograph.experimental.do_not_convert
+
+
+def active_handler():
+    """The innermost running @gen handler, or None outside any model."""
+    stack = getattr(_state, "stack", None)
+    return stack[-1] if stack else None
+
+
+class handler_scope:
+    """Context manager that makes ``handler`` the active one for a body's execution."""
+
+    def __init__(self, handler):
+        self.handler = handler
+
+    def __enter__(self):
+        if not hasattr(_state, "stack"):
+            _state.stack = []
+        _state.stack.append(self.handler)
+        return self.handler
+
+    def __exit__(self, *exc):
+        _state.stack.pop()
+        return False
+
+
+class PendingCall:
+    """``f(args)`` made inside a @gen body; ``@ addr`` traces it at ``addr``."""
+
+    __slots__ = ("gen_fn", "args", "handler")
+
+    def __init__(self, gen_fn, args, handler):
+        self.gen_fn, self.args, self.handler = gen_fn, args, handler
+        handler.pending.add(self)
+
+    def __matmul__(self, addr):
+        self.handler.pending.discard(self)
+        return self.handler.visit(to_path(addr), self.gen_fn, self.args)
+
+    def __getattr__(self, name):
+        raise UnaddressedCallError(
+            f"{self.gen_fn!r} was called inside a @gen body without an address: write "
+            f"`{self.gen_fn!r}(...) @ addr` (or call gentf.splice) before using its value")
+
+    def _fail(self, *_):
+        raise UnaddressedCallError(
+            f"{self.gen_fn!r} was called inside a @gen body without an address: write "
+            f"`{self.gen_fn!r}(...) @ addr` before using its value")
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = _fail
+    __rtruediv__ = __getitem__ = __bool__ = __float__ = __int__ = __neg__ = _fail
+    __array__ = __iter__ = __len__ = _fail
+
+
+class GenerativeFunction:
+    """Base class. Subclasses implement ``_simulate``, ``_generate``, ``_update``,
+    ``_regenerate``, ``_project``, ``_choice_gradients`` and ``_accumulate_param_gradients``;
+    ``_assess`` and ``_propose`` have defaults derived from ``_generate`` and ``_simulate``."""
+
+    def __call__(self, *args):
+        handler = active_handler()
+        if handler is not None:
+            return PendingCall(self, args, handler)
+        return self._simulate(args, SeedStream()).retval
+
+    # derived defaults -------------------------------------------------------------------
+    def _assess(self, args, choices):
+        trace, weight = self._generate(args, choices, SeedStream(0), require_all=True)
+        return weight, trace.retval
+
+    def _propose(self, args, seeds):
+        trace = self._simulate(args, seeds)
+        return trace.get_choices(), trace.score, trace.retval
+
+    def _generate(self, args, constraints, seeds, require_all=False):
+        raise NotImplementedError
+
+    def _simulate(self, args, seeds):
+        trace, _ = self._generate(args, as_choicemap(None), seeds)
+        return trace
+
+    def params(self):
+        """``{name: tf.Variable}`` of this function's own trainable parameters."""
+        return {}
+
+
+class Trace:
+    """An execution of a generative function: its arguments, choices, return value and score.
+    Traces are immutable; ``update``/``regenerate`` return new ones."""
+
+    gen_fn = None
+    args = ()
+    retval = None
+    score = None
+
+    def get_choices(self):
+        raise NotImplementedError
+
+    def __getitem__(self, addr):
+        return self.get_choices()[addr]
+
+    def get_retval(self):
+        return self.retval
+
+    def get_score(self):
+        return self.score
+
+    def get_args(self):
+        return self.args
+
+    def get_gen_fn(self):
+        return self.gen_fn
+
+
+# --- the public GFI ------------------------------------------------------------------------
+
+def _args_tuple(args, where):
+    if args is None:
+        return ()
+    if not isinstance(args, (tuple, list)):
+        raise TypeError(f"{where}: args must be a tuple of arguments, got {type(args).__name__}")
+    return tuple(args)
+
+
+def _check_gen_fn(fn, where):
+    if not isinstance(fn, GenerativeFunction):
+        raise TypeError(f"{where}: {fn!r} is not a generative function")
+
+
+@_no_autograph
+def simulate(fn, args=(), seed=None):
+    """Sample ``t ~ p(.; x)``; the trace's score is ``log p(t; x)``."""
+    _check_gen_fn(fn, "simulate")
+    return fn._simulate(_args_tuple(args, "simulate"), SeedStream(seed))
+
+
+@_no_autograph
+def generate(fn, args=(), constraints=None, seed=None):
+    """Sample the unconstrained choices from the prior; weight ``log p(t; x) - log q(t; u, x)``
+    = the sum of the log densities of the constrained choices. Returns ``(trace, weight)``."""
+    _check_gen_fn(fn, "generate")
+    return fn._generate(_args_tuple(args, "generate"), as_choicemap(constraints), SeedStream(seed))
+
+
+@_no_autograph
+def assess(fn, args=(), choices=None):
+    """``(log p(t; x), retval)`` for a complete choice map ``t``; a missing choice is an error."""
+    _check_gen_fn(fn, "assess")
+    return fn._assess(_args_tuple(args, "assess"), as_choicemap(choices, "choices"))
+
+
+@_no_autograph
+def propose(fn, args=(), seed=None):
+    """Sample ``t ~ p(.; x)``; returns ``(choices, log p(t; x), retval)``."""
+    _check_gen_fn(fn, "propose")
+    return fn._propose(_args_tuple(args, "propose"), SeedStream(seed))
+
+
+def _diffs(trace, args, argdiffs, where):
+    if args is None:
+        if argdiffs is not None:
+            raise TypeError(f"{where}: argdiffs given without args")
+        return trace.args, tuple(NoChange for _ in trace.args)
+    args = _args_tuple(args, where)
+    if argdiffs is None:
+        argdiffs = tuple(UnknownChange for _ in args)
+    if len(argdiffs) != len(args):
+        raise TypeError(f"{where}: {len(args)} args but {len(argdiffs)} argdiffs")
+    return args, tuple(argdiffs)
+
+
+@_no_autograph
+def update(trace, args=None, argdiffs=None, constraints=None, seed=None):
+    """Move ``trace`` to new arguments and constraints. Returns ``(trace', weight, retdiff,
+    discard)`` with weight ``log p(t'; x') - log p(t; x) - log q(t' \\ t; x')`` and ``discard`` the
+    replaced and removed choices."""
+    args, argdiffs = _diffs(trace, args, argdiffs, "update")
+    return trace.gen_fn._update(trace, args, argdiffs, as_choicemap(constraints), SeedStream(seed))
+
+
+@_no_autograph
+def regenerate(trace, args=None, argdiffs=None, selection=None, seed=None):
+    """Resample the selected choices from the prior. Returns ``(trace', weight, retdiff)``, with
+    weight the sum over kept unselected choices of ``log p_new - log p_old``."""
+    args, argdiffs = _diffs(trace, args, argdiffs, "regenerate")
+    return trace.gen_fn._regenerate(trace, args, argdiffs, check_selection(selection), SeedStream(seed))
+
+
+@_no_autograph
+def project(trace, selection):
+    """The sum of the log densities of the selected choices of ``trace``."""
+    return trace.gen_fn._project(trace, check_selection(selection))
+
+
+@_no_autograph
+def choice_gradients(trace, selection=None, retval_grad=None):
+    """Gradients of ``log p(t; x) + <retval, retval_grad>`` with respect to the float arguments
+    and the selected (continuous) choices. Returns ``(arg_grads, choice_values, choice_grads)``;
+    ``arg_grads[i]`` is None for a non-float argument."""
+    return trace.gen_fn._choice_gradients(trace, check_selection(selection), retval_grad)
+
+
+@_no_autograph
+def accumulate_param_gradients(trace, retval_grad=None, scale=1.0):
+    """Add ``scale * d/dtheta [log p(t; x, theta) + <retval, retval_grad>]`` to the gradient
+    accumulator of every trainable parameter ``theta`` the execution used. Returns arg grads."""
+    return trace.gen_fn._accumulate_param_gradients(trace, retval_grad, scale)
+
+
+def get_choices(trace):
+    return trace.get_choices()
+
+
+def get_retval(trace):
+    return trace.retval
+
+
+def get_score(trace):
+    return trace.score
+
+
+def get_args(trace):
+    return trace.args
+
+
+def get_gen_fn(trace):
+    return trace.gen_fn
+
+
+def reject_constraints(constraints, where):
+    """For generative functions with no random choices: any constraint is an error."""
+    cm = as_choicemap(constraints)
+    if not cm.is_empty():
+        first = cm.addresses()[0]
+        raise ConstraintTypeError(f"{where} makes no random choices; got a constraint at {show(first)}")

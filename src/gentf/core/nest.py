@@ -1,0 +1,58 @@
+"""Split arbitrary Python values into hashable static structure and tensor components.
+
+Traces carry user arguments and return values that mix tensors, arrays, Python numbers,
+tuples, dicts and other nests. ``encode`` turns such a value into (hashable code, tensors) so
+the trace can implement ``__tf_flatten__``; ``decode`` rebuilds it from new tensors.
+"""
+import numpy as np
+import tensorflow as tf
+
+
+def is_tensor_like(x):
+    return isinstance(x, (tf.Tensor, tf.Variable, np.ndarray, np.generic))
+
+
+def encode(obj, comps):
+    """Append the tensors of ``obj`` to ``comps``; return the hashable static code."""
+    if is_tensor_like(obj):
+        comps.append(obj)
+        return ("T",)
+    if isinstance(obj, (tuple, list)):
+        return (type(obj).__name__, tuple(encode(x, comps) for x in obj))
+    if isinstance(obj, dict):
+        keys = tuple(sorted(obj, key=repr))
+        return ("dict", keys, tuple(encode(obj[k], comps) for k in keys))
+    if hasattr(obj, "__tf_flatten__"):
+        meta, sub = obj.__tf_flatten__()
+        comps.extend(sub)
+        return ("custom", type(obj), meta, len(sub))
+    return ("S", obj)
+
+
+def decode(code, comps, i=0):
+    """Inverse of ``encode``: returns ``(value, next index into comps)``."""
+    tag = code[0]
+    if tag == "T":
+        return comps[i], i + 1
+    if tag in ("tuple", "list"):
+        out = []
+        for c in code[1]:
+            x, i = decode(c, comps, i)
+            out.append(x)
+        return (tuple(out) if tag == "tuple" else out), i
+    if tag == "dict":
+        out = {}
+        for k, c in zip(code[1], code[2]):
+            out[k], i = decode(c, comps, i)
+        return out, i
+    if tag == "custom":
+        _, cls, meta, n = code
+        return cls.__tf_unflatten__(meta, comps[i:i + n]), i + n
+    return code[1], i
+
+
+def flat_tensors(obj):
+    """The tensor leaves of a nest, in ``encode`` order."""
+    comps = []
+    encode(obj, comps)
+    return comps

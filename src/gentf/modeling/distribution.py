@@ -1,0 +1,102 @@
+"""The base class of distributions: primitive generative functions with one random choice.
+
+A distribution is used in a @gen body as ``normal(mu, sigma) @ "x"``; outside any model
+``normal(mu, sigma)`` draws a sample. Every concrete distribution is backed by a TFP
+distribution (``tfp_dist``). A choice's score is ``logpdf(value, *args)``: the log density summed
+over the batch shape, so a batch of parameters gives one vectorised choice.
+
+Argument dtypes: floating arguments are promoted to one float dtype (float64 if any argument is a
+float64 tensor or array, else float32; Python numbers adapt to the others).
+"""
+import numpy as np
+import tensorflow as tf
+
+from ..core.address import show
+from ..core.errors import DomainError
+from ..core.gfi import GenerativeFunction, active_handler, PendingCall
+from ..core.seeds import fresh_seed
+
+
+def float_dtype(args):
+    """The float dtype of a call: float64 if any argument carries float64, else float32."""
+    for a in args:
+        dt = getattr(a, "dtype", None)
+        if dt is not None and tf.as_dtype(dt) == tf.float64:
+            return tf.float64
+    return tf.float32
+
+
+def to_float(x, dtype):
+    """Convert to a float tensor of ``dtype`` (casting ints and other floats)."""
+    if isinstance(x, (tf.Tensor, tf.Variable)):
+        return x if x.dtype == dtype else tf.cast(x, dtype)
+    x = np.asarray(x)
+    return tf.constant(x.astype(dtype.as_numpy_dtype) if x.dtype != dtype.as_numpy_dtype else x)
+
+
+class Distribution(GenerativeFunction):
+    """Subclasses set ``name``, ``discrete``, ``value_dtype`` and implement ``tfp_dist`` and
+    ``arg_checks``; ``in_support`` is optional (values outside it get log density ``-inf``)."""
+
+    name = "distribution"
+    discrete = False
+
+    def __call__(self, *args):
+        handler = active_handler()
+        if handler is not None:
+            return PendingCall(self, args, handler)
+        args = self.convert_args(args)
+        self.validate(args, None)
+        return self.sample(fresh_seed(), *args)
+
+    def __repr__(self):
+        return self.name
+
+    # --- to override -------------------------------------------------------------------
+    def convert_args(self, args):
+        """Arguments as tensors. Default: every argument is a float of the promoted dtype."""
+        dtype = float_dtype(args)
+        return tuple(to_float(a, dtype) for a in args)
+
+    def tfp_dist(self, *args):
+        raise NotImplementedError
+
+    def arg_checks(self, *args):
+        """``[(bool_tensor, message), ...]``: every element must be True for valid args."""
+        return []
+
+    def in_support(self, value, *args):
+        """Elementwise bool tensor, or None when every value of the right dtype is valid."""
+        return None
+
+    def value_dtype(self, *args):
+        """The dtype of this distribution's values."""
+        return args[0].dtype if args else tf.float32
+
+    # --- shared machinery --------------------------------------------------------------
+    def sample(self, seed, *args):
+        return self.tfp_dist(*args).sample(seed=seed)
+
+    def logpdf(self, value, *args):
+        """``sum log p(value; args)`` over the batch; ``-inf`` outside the support, never NaN
+        for valid arguments."""
+        dist = self.tfp_dist(*args)
+        lp = dist.log_prob(self._value_for_log_prob(value, dist))
+        ok = self.in_support(value, *args)
+        if ok is not None:
+            lp = tf.where(ok, lp, tf.constant(-np.inf, lp.dtype))
+        return tf.reduce_sum(lp)
+
+    def _value_for_log_prob(self, value, dist):
+        return value
+
+    def validate(self, args, path):
+        """Check the arguments' domain. Eagerly: raise ``DomainError`` naming the address.
+        In a graph: add assertions whose message names the address."""
+        where = f"{self.name} at address {show(path)}" if path else self.name
+        for cond, message in self.arg_checks(*args):
+            if tf.executing_eagerly():
+                if not bool(tf.reduce_all(cond)):
+                    raise DomainError(f"{where}: {message}")
+            else:
+                tf.debugging.Assert(tf.reduce_all(cond), [f"gentf.DomainError: {where}: {message}"])

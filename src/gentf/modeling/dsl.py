@@ -1,0 +1,167 @@
+"""The @gen language: Python functions whose calls ``f(args) @ addr`` are traced.
+
+``@gen`` turns a Python function into a ``GenFunction``. Each GFI method runs the body once
+under its handler (``handlers.py``); the body is ordinary Python and TensorFlow code, so for a
+model whose addresses and shapes do not depend on random values the same methods trace into a
+``tf.function`` graph unchanged.
+"""
+import functools
+
+import tensorflow as tf
+
+from ..core.choicemap import ChoiceMap
+from ..core.errors import ArgumentError, NonDifferentiableError, NotInModelError, UnaddressedCallError
+from ..core.gfi import GenerativeFunction, active_handler, handler_scope
+from ..core.address import EmptySelection, show, subselection_at
+from ..core.argdiffs import NoChange, UnknownChange, all_unchanged
+from ..core.seeds import SeedStream
+from .handlers import GenerateHandler, RegenerateHandler, UpdateHandler, is_float, total
+from .params import missing_param, register_accumulator
+from .trace import ChoiceRecord, DynamicTrace
+
+
+class GenFunction(GenerativeFunction):
+    """A generative function written in the @gen language."""
+
+    def __init__(self, body):
+        self.body = tf.autograph.experimental.do_not_convert(body)
+        self._params = {}
+        functools.update_wrapper(self, body)
+
+    def __repr__(self):
+        return f"@gen {self.body.__name__}"
+
+    def params(self):
+        return dict(self._params)
+
+    def param_var(self, name):
+        var = self._params.get(name)
+        if var is None:
+            raise missing_param(self, name)
+        return var
+
+    # --- running the body ----------------------------------------------------------------
+    def _run(self, handler, args):
+        with handler_scope(handler):
+            retval = self.body(*args)
+        if handler.pending:
+            call = next(iter(handler.pending))
+            raise UnaddressedCallError(
+                f"in {self!r}: {call.gen_fn!r} was called without an address (write `... @ addr`)")
+        handler.finish()
+        return DynamicTrace(self, args, retval, handler.score(), handler.records)
+
+    def _generate(self, args, constraints, seeds, require_all=False):
+        handler = GenerateHandler(self, constraints, seeds, require_all)
+        trace = self._run(handler, args)
+        return trace, handler.weight()
+
+    def _simulate(self, args, seeds):
+        return self._generate(args, ChoiceMap(), seeds)[0]
+
+    def _update(self, trace, args, argdiffs, constraints, seeds):
+        if all_unchanged(argdiffs) and constraints.is_empty():
+            return trace, tf.zeros_like(trace.score), NoChange, ChoiceMap()
+        handler = UpdateHandler(self, trace, constraints, seeds)
+        new = self._run(handler, args)
+        return new, handler.weight(), UnknownChange, handler.discard
+
+    def _regenerate(self, trace, args, argdiffs, selection, seeds):
+        if all_unchanged(argdiffs) and selection.is_empty():
+            return trace, tf.zeros_like(trace.score), NoChange
+        handler = RegenerateHandler(self, trace, selection, seeds)
+        new = self._run(handler, args)
+        return new, handler.weight(), UnknownChange
+
+    def _project(self, trace, selection):
+        terms = []
+        for path, rec in trace.records.items():
+            if isinstance(rec, ChoiceRecord):
+                if path in selection:
+                    terms.append(rec.score)
+            else:
+                terms.append(rec.trace.gen_fn._project(rec.trace, subselection_at(selection, path)))
+        return total(terms, trace.score.dtype)
+
+    # --- gradients -----------------------------------------------------------------------
+    def _replay(self, trace, selection, retval_grad):
+        """Re-run ``trace`` with all its choices constrained, under a tape that watches the
+        float arguments and the selected choices. Returns (tape, objective, args, values)."""
+        args = [tf.convert_to_tensor(a) if is_float(a) else a for a in trace.args]
+        watched_args = [a for a in args if is_float(a)]
+        choices = trace.get_choices()
+        selected = {}
+        for path, value in choices.items():
+            if path in selection:
+                value = tf.convert_to_tensor(value)
+                if not value.dtype.is_floating:
+                    raise NonDifferentiableError(
+                        f"choice_gradients: the choice at address {show(path)} is discrete ({value.dtype.name})")
+                selected[path] = value
+        with tf.GradientTape() as tape:
+            tape.watch(watched_args)
+            tape.watch(list(selected.values()))
+            constraints = ChoiceMap()
+            for path, value in choices.items():
+                constraints.set(path, selected.get(path, value))
+            new, _ = self._generate(tuple(args), constraints, SeedStream(0))
+            objective = new.score + retval_dot(new.retval, retval_grad)
+        return tape, objective, args, selected
+
+    def _choice_gradients(self, trace, selection, retval_grad):
+        tape, objective, args, selected = self._replay(trace, selection, retval_grad)
+        arg_grads, choice_grads = _gradients(tape, objective, args, list(selected.values()))
+        values, grads = ChoiceMap(), ChoiceMap()
+        for (path, value), grad in zip(selected.items(), choice_grads):
+            values.set(path, value)
+            grads.set(path, grad)
+        return arg_grads, values, grads
+
+    def _accumulate_param_gradients(self, trace, retval_grad, scale):
+        tape, objective, args, _ = self._replay(trace, EmptySelection, retval_grad)
+        variables = [v for v in tape.watched_variables() if v.trainable]
+        arg_grads, var_grads = _gradients(tape, objective, args, variables)
+        for var, grad in zip(variables, var_grads):
+            register_accumulator(var).assign_add(tf.cast(scale, grad.dtype) * grad)
+        return arg_grads
+
+
+def _gradients(tape, objective, args, others):
+    float_args = [a for a in args if is_float(a)]
+    grads = tape.gradient(objective, float_args + list(others),
+                          unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    it = iter(grads[:len(float_args)])
+    arg_grads = tuple(next(it) if is_float(a) else None for a in args)
+    return arg_grads, grads[len(float_args):]
+
+
+def retval_dot(retval, retval_grad):
+    """``<retval, retval_grad>`` summed over the tensor leaves (0 when retval_grad is None)."""
+    if retval_grad is None:
+        return 0.0
+    retvals, grads = tf.nest.flatten(retval), tf.nest.flatten(retval_grad)
+    if len(retvals) != len(grads):
+        raise ArgumentError(f"retval_grad has {len(grads)} leaves, the return value {len(retvals)}")
+    terms = []
+    for r, g in zip(retvals, grads):
+        r = tf.convert_to_tensor(r)
+        g = tf.cast(g, r.dtype)
+        if not g.shape.is_compatible_with(r.shape) and g.shape.rank != 0:
+            raise ArgumentError(f"retval_grad of shape {g.shape} does not match the return value's {r.shape}")
+        terms.append(tf.reduce_sum(r * g))
+    return tf.add_n(terms) if terms else 0.0
+
+
+def gen(body):
+    """Decorator: a Python function becomes a generative function in the @gen language."""
+    return GenFunction(body)
+
+
+def splice(gen_fn, *args):
+    """Gen's ``{*} ~ g(args)``: run a @gen function's body in the caller's address space."""
+    handler = active_handler()
+    if handler is None:
+        raise NotInModelError("splice used outside a @gen body")
+    if not isinstance(gen_fn, GenFunction):
+        raise TypeError(f"splice: {gen_fn!r} is not a @gen function")
+    return handler.splice(gen_fn, args)

@@ -1,0 +1,245 @@
+"""One small handler per GFI method: what ``f(args) @ addr`` does while a @gen body runs.
+
+Each handler keeps the records of the new trace, its score ``log p(t; x)`` (sum of record
+scores) and the method's weight; see ``gentf.core.gfi`` for the weight formulas.
+"""
+import numpy as np
+import tensorflow as tf
+
+from ..core.address import show, subselection_at
+from ..core.argdiffs import NoChange, UnknownChange
+from ..core.choicemap import ChoiceMap
+from ..core.errors import (ConstraintMismatchError, DuplicateAddressError, MissingChoiceError,
+                           UnvisitedConstraintError)
+from ..core.nest import is_tensor_like
+from ..core.seeds import SeedStream
+from .distribution import Distribution
+from .trace import CallRecord, ChoiceRecord
+
+
+def total(terms, dtype=tf.float32):
+    """Sum of scalar log-density terms, promoted to the widest float dtype among them."""
+    if not terms:
+        return tf.zeros([], dtype)
+    if any(t.dtype == tf.float64 for t in terms):
+        terms = [tf.cast(t, tf.float64) for t in terms]
+    return tf.add_n(terms) if len(terms) > 1 else terms[0]
+
+
+def coerce(value, dist, args, path, like=None):
+    """A constraint value as a tensor of the choice's dtype; a kind or shape mismatch is an error.
+    ``like`` is the previous value at this address (update), which fixes shape and dtype."""
+    target = like.dtype if like is not None else dist.value_dtype(*args)
+    where = f"constraint at address {show(path)}"
+    if is_tensor_like(value):
+        src = tf.as_dtype(value.dtype)
+        ok = (src == target or (src.is_floating and target.is_floating)
+              or (src.is_integer and (target.is_integer or target.is_floating)))
+        if not ok:
+            raise ConstraintMismatchError(f"{where}: dtype {src.name} does not match the choice's {target.name}")
+        value = tf.cast(value, target) if src != target else tf.convert_to_tensor(value)
+    else:
+        try:
+            value = tf.constant(value, dtype=target)
+        except (TypeError, ValueError) as e:
+            raise ConstraintMismatchError(f"{where}: {value!r} is not a valid {target.name} value") from e
+    expected = like.shape if like is not None else dist.tfp_dist(*args).batch_shape.concatenate(
+        dist.tfp_dist(*args).event_shape)
+    if not value.shape.is_compatible_with(expected):
+        raise ConstraintMismatchError(f"{where}: shape {value.shape} does not match the choice's shape {expected}")
+    return value
+
+
+def call_argdiffs(prev_args, args):
+    """NoChange for each argument that is the very same object as before, else UnknownChange."""
+    if len(prev_args) != len(args):
+        return tuple(UnknownChange for _ in args)
+    return tuple(NoChange if a is b else UnknownChange for a, b in zip(prev_args, args))
+
+
+class Handler:
+    """Common bookkeeping: address claims, records, score, unaddressed-call detection."""
+
+    def __init__(self, gen_fn, seeds):
+        self.fn_stack = [gen_fn]
+        self.seeds = seeds
+        self.records = {}
+        self._prefixes = set()
+        self.scores = []
+        self.weights = []
+        self.pending = set()
+
+    def current_fn(self):
+        return self.fn_stack[-1]
+
+    def _claim(self, path):
+        if path in self.records or path in self._prefixes:
+            raise DuplicateAddressError(f"address {show(path)} is traced twice in {self.fn_stack[0]!r}")
+        for k in range(1, len(path)):
+            if path[:k] in self.records:
+                raise DuplicateAddressError(
+                    f"address {show(path)} is below {show(path[:k])}, which is already traced in {self.fn_stack[0]!r}")
+        self._prefixes.update(path[:k] for k in range(1, len(path)))
+
+    def visit(self, path, gen_fn, args):
+        self._claim(path)
+        if isinstance(gen_fn, Distribution):
+            args = gen_fn.convert_args(args)
+            gen_fn.validate(args, path)
+            value, score = self.choice(path, gen_fn, args)
+            self.records[path] = ChoiceRecord(value, score, gen_fn)
+            self.scores.append(score)
+            return value
+        trace = self.call(path, gen_fn, args)
+        self.records[path] = CallRecord(trace)
+        self.scores.append(trace.score)
+        return trace.retval
+
+    def splice(self, gen_fn, args):
+        """Run another @gen function's body in this address space."""
+        self.fn_stack.append(gen_fn)
+        try:
+            return gen_fn.body(*args)
+        finally:
+            self.fn_stack.pop()
+
+    def score(self):
+        return total(self.scores)
+
+    def weight(self):
+        return total(self.weights)
+
+    def child_seeds(self):
+        return SeedStream(self.seeds())
+
+
+class GenerateHandler(Handler):
+    """simulate / generate / assess: constrained choices take their constraint and add their
+    log density to the weight; others are sampled (or, with ``require_all``, an error)."""
+
+    def __init__(self, gen_fn, constraints, seeds, require_all=False):
+        super().__init__(gen_fn, seeds)
+        self.constraints = constraints
+        self.require_all = require_all
+
+    def choice(self, path, dist, args):
+        if self.constraints.has_value(path):
+            value = coerce(self.constraints[path], dist, args, path)
+            score = dist.logpdf(value, *args)
+            self.weights.append(score)
+            return value, score
+        if self.require_all:
+            raise MissingChoiceError(f"assess: no value for the choice at address {show(path)}")
+        value = dist.sample(self.seeds(), *args)
+        return value, dist.logpdf(value, *args)
+
+    def call(self, path, gen_fn, args):
+        sub = self.constraints.get_submap(path)
+        trace, weight = gen_fn._generate(args, sub, self.child_seeds(), require_all=self.require_all)
+        self.weights.append(weight)
+        return trace
+
+    def finish(self):
+        check_visited(self.constraints, self.records, self.fn_stack[0])
+
+
+class UpdateHandler(Handler):
+    """update: kept choices are rescored under the new arguments, constrained ones replaced
+    (old value to the discard), new ones sampled from the prior; removed ones leave the score."""
+
+    def __init__(self, gen_fn, prev, constraints, seeds):
+        super().__init__(gen_fn, seeds)
+        self.prev = prev.records
+        self.constraints = constraints
+        self.discard = ChoiceMap()
+
+    def choice(self, path, dist, args):
+        prev = self.prev.get(path)
+        prev = prev if isinstance(prev, ChoiceRecord) else None
+        if self.constraints.has_value(path):
+            value = coerce(self.constraints[path], dist, args, path, like=prev.value if prev else None)
+            if prev is not None:
+                self.discard.set(path, prev.value)
+        elif prev is not None:
+            value = prev.value
+        else:
+            value = dist.sample(self.seeds(), *args)
+            return value, dist.logpdf(value, *args)
+        score = dist.logpdf(value, *args)
+        self.weights.append(score - prev.score if prev is not None else score)
+        return value, score
+
+    def call(self, path, gen_fn, args):
+        prev = self.prev.get(path)
+        sub = self.constraints.get_submap(path)
+        if isinstance(prev, CallRecord) and prev.trace.gen_fn is gen_fn:
+            diffs = call_argdiffs(prev.trace.args, args)
+            trace, weight, _, discard = gen_fn._update(prev.trace, args, diffs, sub, self.child_seeds())
+            if not discard.is_empty():
+                self.discard.set(path, discard)
+        else:
+            trace, weight = gen_fn._generate(args, sub, self.child_seeds())
+        self.weights.append(weight)
+        return trace
+
+    def finish(self):
+        check_visited(self.constraints, self.records, self.fn_stack[0])
+        for path, rec in self.prev.items():
+            new = self.records.get(path)
+            if new is not None and type(new) is type(rec) and (
+                    isinstance(rec, ChoiceRecord) or new.trace.gen_fn is rec.trace.gen_fn):
+                continue
+            self.weights.append(-rec.score)
+            removed = rec.value if isinstance(rec, ChoiceRecord) else rec.trace.get_choices()
+            if not (isinstance(removed, ChoiceMap) and removed.is_empty()):
+                self.discard.set(path, removed)
+
+
+class RegenerateHandler(Handler):
+    """regenerate: selected and new choices are resampled from the prior (weight 0); kept
+    unselected choices add ``log p_new - log p_old``; removed choices add nothing."""
+
+    def __init__(self, gen_fn, prev, selection, seeds):
+        super().__init__(gen_fn, seeds)
+        self.prev = prev.records
+        self.selection = selection
+
+    def choice(self, path, dist, args):
+        prev = self.prev.get(path)
+        if isinstance(prev, ChoiceRecord) and path not in self.selection:
+            score = dist.logpdf(prev.value, *args)
+            self.weights.append(score - prev.score)
+            return prev.value, score
+        value = dist.sample(self.seeds(), *args)
+        return value, dist.logpdf(value, *args)
+
+    def call(self, path, gen_fn, args):
+        prev = self.prev.get(path)
+        if isinstance(prev, CallRecord) and prev.trace.gen_fn is gen_fn:
+            diffs = call_argdiffs(prev.trace.args, args)
+            sub = subselection_at(self.selection, path)
+            trace, weight, _ = gen_fn._regenerate(prev.trace, args, diffs, sub, self.child_seeds())
+            self.weights.append(weight)
+            return trace
+        return gen_fn._simulate(args, self.child_seeds())
+
+    def finish(self):
+        pass
+
+
+def check_visited(constraints, records, gen_fn):
+    """Every constraint must sit at a visited choice or below a visited call."""
+    for path, _ in constraints.items():
+        rec = records.get(path)
+        if isinstance(rec, ChoiceRecord):
+            continue
+        if any(isinstance(records.get(path[:k]), CallRecord) for k in range(1, len(path) + 1)):
+            continue
+        raise UnvisitedConstraintError(f"constraint at address {show(path)}: {gen_fn!r} never visits it")
+
+
+def is_float(x):
+    dt = getattr(x, "dtype", None)
+    if dt is None:
+        return isinstance(x, float)
+    return tf.as_dtype(dt).is_floating if not isinstance(dt, np.dtype) else np.issubdtype(dt, np.floating)

@@ -1,0 +1,76 @@
+"""Trainable parameters and their gradient accumulators.
+
+Every trainable ``tf.Variable`` that gentf trains (a @gen function's ``param``, a TFFunction's
+variables) has a gradient accumulator: a non-trainable Variable of the same shape to which
+``accumulate_param_gradients`` adds ``scale * gradient``. Optimizers read and reset accumulators.
+"""
+import tensorflow as tf
+
+from ..core.errors import AddressError, NotInModelError
+from ..core.gfi import active_handler
+
+_accumulators = {}  # var.ref() -> accumulator Variable
+
+
+def register_accumulator(var):
+    """Create (once) and return the gradient accumulator of ``var``."""
+    acc = _accumulators.get(var.ref())
+    if acc is None:
+        with tf.init_scope():
+            acc = tf.Variable(tf.zeros_like(var), trainable=False, name=var.name.split(":")[0] + "_grad")
+        _accumulators[var.ref()] = acc
+    return acc
+
+
+def accumulator_of(var):
+    """The gradient accumulator of ``var``, or None if ``var`` is not a gentf parameter."""
+    return _accumulators.get(var.ref())
+
+
+def param(name):
+    """Inside a @gen body: the trainable parameter ``name`` of the function being run."""
+    handler = active_handler()
+    if handler is None:
+        raise NotInModelError(f"param({name!r}) used outside a @gen body; use get_param(fn, name)")
+    return handler.current_fn().param_var(name)
+
+
+def init_param(fn, name, value):
+    """Create or overwrite the trainable parameter ``name`` of the @gen function ``fn``."""
+    existing = fn._params.get(name)
+    if existing is not None and existing.shape == tf.convert_to_tensor(value).shape:
+        existing.assign(tf.cast(value, existing.dtype))
+        register_accumulator(existing).assign(tf.zeros_like(existing))
+        return
+    var = tf.Variable(value, name=name)
+    fn._params[name] = var
+    register_accumulator(var)
+
+
+def get_param(fn, name):
+    """The current value (a tensor) of parameter ``name`` of ``fn``."""
+    return tf.convert_to_tensor(fn.param_var(name))
+
+
+def set_param(fn, name, value):
+    var = fn.param_var(name)
+    var.assign(tf.cast(value, var.dtype))
+
+
+def get_param_grad(fn, name):
+    """The accumulated gradient of parameter ``name`` of ``fn``."""
+    return tf.convert_to_tensor(register_accumulator(fn.param_var(name)))
+
+
+def zero_param_grad(fn, name):
+    acc = register_accumulator(fn.param_var(name))
+    acc.assign(tf.zeros_like(acc))
+
+
+def get_params(fn):
+    """The names of the trainable parameters of a @gen function (Gen.jl's ``get_params``)."""
+    return list(fn.params())
+
+
+def missing_param(fn, name):
+    return AddressError(f"parameter {name!r} of {fn!r} is not initialised: call init_param(fn, {name!r}, value)")
