@@ -14,3 +14,5 @@ from .modeling.distribution import Distribution
 from .modeling.dsl import GenFunction, gen, splice
 from .modeling.params import (get_param, get_param_grad, get_params, init_param, param, set_param,
                               zero_param_grad)
+from .core.autocompile import set_auto_compile
+from . import testing

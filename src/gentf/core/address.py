@@ -60,6 +60,15 @@ class Selection:
     def is_empty(self):
         return False
 
+    def _key(self):
+        raise NotImplementedError
+
+    def __eq__(self, other):
+        return isinstance(other, Selection) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
 
 class _Empty(Selection):
     def get_subselection(self, key):
@@ -67,6 +76,9 @@ class _Empty(Selection):
 
     def is_empty(self):
         return True
+
+    def _key(self):
+        return ("empty",)
 
     def __repr__(self):
         return "EmptySelection"
@@ -81,6 +93,9 @@ class AllSelection(Selection):
 
     def selects_all(self):
         return True
+
+    def _key(self):
+        return ("all",)
 
     def __repr__(self):
         return "selectall()"
@@ -112,6 +127,9 @@ class AddressSelection(Selection):
     def is_empty(self):
         return not self._children
 
+    def _key(self):
+        return ("select", frozenset((k, c._key()) for k, c in self._children.items()))
+
     def __repr__(self):
         return f"select({', '.join(repr(k) for k in self._children)}...)"
 
@@ -128,6 +146,9 @@ class ComplementSelection(Selection):
 
     def is_empty(self):
         return self._inner.selects_all()
+
+    def _key(self):
+        return ("not", self._inner._key())
 
     def __repr__(self):
         return f"complement({self._inner!r})"

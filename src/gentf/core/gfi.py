@@ -22,13 +22,16 @@ Weights, exactly as in Gen.jl (``u`` are constraints, ``t'`` the new choices):
 """
 import threading
 
+import numpy as np
 import tensorflow as tf
 
+from . import autocompile
 from .address import check_selection, show, to_path
 from .argdiffs import NoChange, UnknownChange
-from .choicemap import as_choicemap
+from .choicemap import ChoiceMap, as_choicemap
 from .errors import ConstraintTypeError, UnaddressedCallError
-from .seeds import SeedStream
+from .nest import decode, encode, is_tensor_like
+from .seeds import SeedStream, as_seed
 
 _state = threading.local()
 
@@ -93,11 +96,13 @@ class GenerativeFunction:
     ``_regenerate``, ``_project``, ``_choice_gradients`` and ``_accumulate_param_gradients``;
     ``_assess`` and ``_propose`` have defaults derived from ``_generate`` and ``_simulate``."""
 
+    auto_compile = True  # repeated eager GFI calls may run as cached tf.functions
+
     def __call__(self, *args):
         handler = active_handler()
         if handler is not None:
             return PendingCall(self, args, handler)
-        return self._simulate(args, SeedStream()).retval
+        return simulate(self, args).retval
 
     # derived defaults -------------------------------------------------------------------
     def _assess(self, args, choices):
@@ -163,11 +168,37 @@ def _check_gen_fn(fn, where):
         raise TypeError(f"{where}: {fn!r} is not a generative function")
 
 
+def _tensorize(cm):
+    """Constraint values as arrays (Python numbers become float64/int64/bool arrays), so that
+    compiled calls take them as tensors instead of retracing for each new number."""
+    cm = as_choicemap(cm)
+    out = ChoiceMap()
+    for path, value in cm.items():
+        out.set(path, value if is_tensor_like(value) else np.asarray(value))
+    return out
+
+
+def _dispatch(fn, method, static, args, tensors, body):
+    """Run ``body(args, tensors)``, compiled by ``autocompile`` when the call repeats."""
+    comps = []
+    code = encode(args, comps)
+    key = (method, code, static)
+    try:
+        hash(key)
+    except TypeError:  # an unhashable static argument: no caching
+        return body(args, tensors)
+
+    def run(packed):
+        return body(decode(code, packed[0])[0], packed[1])
+    return autocompile.call(fn, key, run, (comps, tensors))
+
+
 @_no_autograph
 def simulate(fn, args=(), seed=None):
     """Sample ``t ~ p(.; x)``; the trace's score is ``log p(t; x)``."""
     _check_gen_fn(fn, "simulate")
-    return fn._simulate(_args_tuple(args, "simulate"), SeedStream(seed))
+    return _dispatch(fn, "simulate", (), _args_tuple(args, "simulate"), as_seed(seed),
+                     lambda a, s: fn._simulate(a, SeedStream(s)))
 
 
 @_no_autograph
@@ -175,21 +206,24 @@ def generate(fn, args=(), constraints=None, seed=None):
     """Sample the unconstrained choices from the prior; weight ``log p(t; x) - log q(t; u, x)``
     = the sum of the log densities of the constrained choices. Returns ``(trace, weight)``."""
     _check_gen_fn(fn, "generate")
-    return fn._generate(_args_tuple(args, "generate"), as_choicemap(constraints), SeedStream(seed))
+    return _dispatch(fn, "generate", (), _args_tuple(args, "generate"), (_tensorize(constraints), as_seed(seed)),
+                     lambda a, t: fn._generate(a, t[0], SeedStream(t[1])))
 
 
 @_no_autograph
 def assess(fn, args=(), choices=None):
     """``(log p(t; x), retval)`` for a complete choice map ``t``; a missing choice is an error."""
     _check_gen_fn(fn, "assess")
-    return fn._assess(_args_tuple(args, "assess"), as_choicemap(choices, "choices"))
+    choices = _tensorize(as_choicemap(choices, "choices"))
+    return _dispatch(fn, "assess", (), _args_tuple(args, "assess"), choices, fn._assess)
 
 
 @_no_autograph
 def propose(fn, args=(), seed=None):
     """Sample ``t ~ p(.; x)``; returns ``(choices, log p(t; x), retval)``."""
     _check_gen_fn(fn, "propose")
-    return fn._propose(_args_tuple(args, "propose"), SeedStream(seed))
+    return _dispatch(fn, "propose", (), _args_tuple(args, "propose"), as_seed(seed),
+                     lambda a, s: fn._propose(a, SeedStream(s)))
 
 
 def _diffs(trace, args, argdiffs, where):
@@ -211,7 +245,9 @@ def update(trace, args=None, argdiffs=None, constraints=None, seed=None):
     discard)`` with weight ``log p(t'; x') - log p(t; x) - log q(t' \\ t; x')`` and ``discard`` the
     replaced and removed choices."""
     args, argdiffs = _diffs(trace, args, argdiffs, "update")
-    return trace.gen_fn._update(trace, args, argdiffs, as_choicemap(constraints), SeedStream(seed))
+    fn = trace.gen_fn
+    return _dispatch(fn, "update", argdiffs, args, (trace, _tensorize(constraints), as_seed(seed)),
+                     lambda a, t: fn._update(t[0], a, argdiffs, t[1], SeedStream(t[2])))
 
 
 @_no_autograph
@@ -219,13 +255,18 @@ def regenerate(trace, args=None, argdiffs=None, selection=None, seed=None):
     """Resample the selected choices from the prior. Returns ``(trace', weight, retdiff)``, with
     weight the sum over kept unselected choices of ``log p_new - log p_old``."""
     args, argdiffs = _diffs(trace, args, argdiffs, "regenerate")
-    return trace.gen_fn._regenerate(trace, args, argdiffs, check_selection(selection), SeedStream(seed))
+    selection = check_selection(selection)
+    fn = trace.gen_fn
+    return _dispatch(fn, "regenerate", (argdiffs, selection), args, (trace, as_seed(seed)),
+                     lambda a, t: fn._regenerate(t[0], a, argdiffs, selection, SeedStream(t[1])))
 
 
 @_no_autograph
 def project(trace, selection):
     """The sum of the log densities of the selected choices of ``trace``."""
-    return trace.gen_fn._project(trace, check_selection(selection))
+    selection = check_selection(selection)
+    fn = trace.gen_fn
+    return _dispatch(fn, "project", selection, (), trace, lambda _, t: fn._project(t, selection))
 
 
 @_no_autograph
@@ -233,14 +274,26 @@ def choice_gradients(trace, selection=None, retval_grad=None):
     """Gradients of ``log p(t; x) + <retval, retval_grad>`` with respect to the float arguments
     and the selected (continuous) choices. Returns ``(arg_grads, choice_values, choice_grads)``;
     ``arg_grads[i]`` is None for a non-float argument."""
-    return trace.gen_fn._choice_gradients(trace, check_selection(selection), retval_grad)
+    selection = check_selection(selection)
+    fn = trace.gen_fn
+    return _dispatch(fn, "choice_gradients", selection, (), (trace, _grad_tensors(retval_grad)),
+                     lambda _, t: fn._choice_gradients(t[0], selection, t[1]))
 
 
 @_no_autograph
 def accumulate_param_gradients(trace, retval_grad=None, scale=1.0):
     """Add ``scale * d/dtheta [log p(t; x, theta) + <retval, retval_grad>]`` to the gradient
     accumulator of every trainable parameter ``theta`` the execution used. Returns arg grads."""
-    return trace.gen_fn._accumulate_param_gradients(trace, retval_grad, scale)
+    fn = trace.gen_fn
+    return _dispatch(fn, "accumulate_param_gradients", (), (),
+                     (trace, _grad_tensors(retval_grad), np.asarray(scale, np.float64)),
+                     lambda _, t: fn._accumulate_param_gradients(t[0], t[1], t[2]))
+
+
+def _grad_tensors(retval_grad):
+    if retval_grad is None:
+        return None
+    return tf.nest.map_structure(lambda g: g if is_tensor_like(g) else np.asarray(g), retval_grad)
 
 
 def get_choices(trace):
