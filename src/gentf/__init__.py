@@ -11,8 +11,28 @@ from .core.gfi import (GenerativeFunction, Trace, accumulate_param_gradients, as
                        get_score, project, propose, regenerate, simulate, update)
 from .core.seeds import seed
 from .modeling.distribution import Distribution
+from .modeling.distributions import (bernoulli, beta, beta_uniform, binom, broadcasted_normal,
+                                     categorical, cauchy, dirichlet, exponential, gamma, geometric,
+                                     inv_gamma, laplace, mvnormal, neg_binom, normal,
+                                     piecewise_uniform, poisson, tfp_distribution, uniform,
+                                     uniform_discrete)
 from .modeling.dsl import GenFunction, gen, splice
 from .modeling.params import (get_param, get_param_grad, get_params, init_param, param, set_param,
                               zero_param_grad)
 from .core.autocompile import set_auto_compile
 from . import testing
+
+# --- combinators (Map, Unfold, Recurse, Switch) ---
+from .combinators import Map, Recurse, Switch, Unfold
+
+# --- inference: MCMC, importance sampling, MAP, chains, diagnostics ---
+from .core.errors import InvolutionError
+from .inference import (elliptical_slice, ess, hmc, importance_resampling, importance_sampling,
+                        map_optimize, mala, mcmc, mh, nuts, rhat, run_chain, to_arviz)
+
+# --- TensorFlow generative functions (TFFunction: graph form and eager form) ---
+from .tf import (EagerTFFunction, GraphTFFunction, TFFunction, get_param_grad_tf_var,
+                 get_session, reset_param_grads_tf_op, runtf)
+
+# --- learning: parameter updates and supervised training (Gen.jl's ParamUpdate, train!) ---
+from .learning import ADAM, FixedStepGradientDescent, GradientDescent, ParamUpdate, train

@@ -82,7 +82,7 @@ def test_constraint_of_the_wrong_type():
 def test_argument_out_of_domain_eager_and_compiled():
     with pytest.raises(gentf.DomainError, match="'x'"):
         gentf.simulate(scaled, (-1.0,))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="DomainError.*'x'"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="DomainError: normal at address"):
         tf.function(lambda: gentf.simulate(scaled, (tf.constant(-1.0),), seed=1).score)()
     with pytest.raises(gentf.DomainError, match="'k'"):
         gentf.simulate(probs_model, (np.array([0.5, 0.6]),))

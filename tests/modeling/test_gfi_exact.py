@@ -14,7 +14,7 @@ NOISE = 0.5
 
 @gen
 def line(xs):
-    slope = normal(0.0, 1.0) @ "slope"
+    slope = normal(tf.zeros([], xs.dtype), 1.0) @ "slope"  # float64 data: a float64 model
     for i in range(xs.shape[0]):
         normal(slope * xs[i], NOISE) @ ("y", i)
     return slope

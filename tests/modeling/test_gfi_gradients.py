@@ -12,8 +12,9 @@ EPS = 1e-6
 
 @gen
 def regression(xs, noise):
-    slope = normal(0.0, 1.0) @ "slope"
-    scale = gamma(2.0, 1.0) @ "scale"
+    one = tf.ones([], xs.dtype)
+    slope = normal(0.0 * one, one) @ "slope"
+    scale = gamma(2.0 * one, one) @ "scale"
     ys = normal(slope * xs * scale, noise) @ "ys"
     return slope * tf.reduce_sum(ys)
 

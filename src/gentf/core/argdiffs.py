@@ -10,9 +10,18 @@ class Diff:
     def __repr__(self):
         return self.name
 
+    # a nest with no tensors, so that diffs can be returned from tf.function
+    def __tf_flatten__(self):
+        return self.name, ()
+
+    @classmethod
+    def __tf_unflatten__(cls, name, _):
+        return _BY_NAME[name]
+
 
 NoChange = Diff("NoChange")
 UnknownChange = Diff("UnknownChange")
+_BY_NAME = {"NoChange": NoChange, "UnknownChange": UnknownChange}
 
 
 def all_unchanged(argdiffs):

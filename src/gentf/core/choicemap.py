@@ -207,3 +207,32 @@ def from_array(proto, array):
     if array.shape[0] is not None and start != array.shape[0]:
         raise ValueError(f"from_array: the array has {array.shape[0]} entries, the choice map {start}")
     return out
+
+
+def pack(cm):
+    """Group the values of ``cm`` by (dtype, shape) and stack each group into one array:
+    returns ``(layout, arrays)`` with ``layout`` hashable. Passing one stacked array per group
+    into a compiled call costs one tensor conversion instead of one per choice."""
+    groups = {}
+    for path, value in as_choicemap(cm).items():
+        if not isinstance(value, (tf.Tensor, tf.Variable, np.ndarray)):
+            value = np.asarray(value)
+        sig = (tf.as_dtype(value.dtype).name, tuple(value.shape))
+        groups.setdefault(sig, ([], []))
+        groups[sig][0].append(path)
+        groups[sig][1].append(value)
+    layout, arrays = [], []
+    for sig, (paths, vals) in groups.items():
+        layout.append((sig, tuple(paths)))
+        eager = all(isinstance(v, np.ndarray) for v in vals)
+        arrays.append(np.stack(vals) if eager else tf.stack([tf.convert_to_tensor(v) for v in vals]))
+    return tuple(layout), arrays
+
+
+def unpack(layout, arrays):
+    """The inverse of ``pack``."""
+    out = ChoiceMap()
+    for (_, paths), array in zip(layout, arrays):
+        for path, value in zip(paths, tf.unstack(tf.convert_to_tensor(array), num=len(paths))):
+            out.set(path, value)
+    return out

@@ -55,3 +55,7 @@ class ArgumentError(GentfError, ValueError):
 
 class NotInModelError(GentfError, RuntimeError):
     """A modeling-only construct (param, splice) was used outside a @gen body."""
+
+
+class InvolutionError(GentfError, ValueError):
+    """An involutive-MCMC map applied twice did not return the starting trace and proposal."""

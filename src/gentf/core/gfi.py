@@ -28,7 +28,7 @@ import tensorflow as tf
 from . import autocompile
 from .address import check_selection, show, to_path
 from .argdiffs import NoChange, UnknownChange
-from .choicemap import ChoiceMap, as_choicemap
+from .choicemap import ChoiceMap, as_choicemap, pack, unpack
 from .errors import ConstraintTypeError, UnaddressedCallError
 from .nest import decode, encode, is_tensor_like
 from .seeds import SeedStream, as_seed
@@ -171,9 +171,8 @@ def _check_gen_fn(fn, where):
 def _tensorize(cm):
     """Constraint values as arrays (Python numbers become float64/int64/bool arrays), so that
     compiled calls take them as tensors instead of retracing for each new number."""
-    cm = as_choicemap(cm)
     out = ChoiceMap()
-    for path, value in cm.items():
+    for path, value in as_choicemap(cm).items():
         out.set(path, value if is_tensor_like(value) else np.asarray(value))
     return out
 
@@ -206,16 +205,18 @@ def generate(fn, args=(), constraints=None, seed=None):
     """Sample the unconstrained choices from the prior; weight ``log p(t; x) - log q(t; u, x)``
     = the sum of the log densities of the constrained choices. Returns ``(trace, weight)``."""
     _check_gen_fn(fn, "generate")
-    return _dispatch(fn, "generate", (), _args_tuple(args, "generate"), (_tensorize(constraints), as_seed(seed)),
-                     lambda a, t: fn._generate(a, t[0], SeedStream(t[1])))
+    layout, arrays = pack(constraints)
+    return _dispatch(fn, "generate", layout, _args_tuple(args, "generate"), (arrays, as_seed(seed)),
+                     lambda a, t: fn._generate(a, unpack(layout, t[0]), SeedStream(t[1])))
 
 
 @_no_autograph
 def assess(fn, args=(), choices=None):
     """``(log p(t; x), retval)`` for a complete choice map ``t``; a missing choice is an error."""
     _check_gen_fn(fn, "assess")
-    choices = _tensorize(as_choicemap(choices, "choices"))
-    return _dispatch(fn, "assess", (), _args_tuple(args, "assess"), choices, fn._assess)
+    layout, arrays = pack(as_choicemap(choices, "choices"))
+    return _dispatch(fn, "assess", layout, _args_tuple(args, "assess"), arrays,
+                     lambda a, t: fn._assess(a, unpack(layout, t)))
 
 
 @_no_autograph
@@ -246,8 +247,9 @@ def update(trace, args=None, argdiffs=None, constraints=None, seed=None):
     replaced and removed choices."""
     args, argdiffs = _diffs(trace, args, argdiffs, "update")
     fn = trace.gen_fn
-    return _dispatch(fn, "update", argdiffs, args, (trace, _tensorize(constraints), as_seed(seed)),
-                     lambda a, t: fn._update(t[0], a, argdiffs, t[1], SeedStream(t[2])))
+    layout, arrays = pack(constraints)
+    return _dispatch(fn, "update", (argdiffs, layout), args, (trace, arrays, as_seed(seed)),
+                     lambda a, t: fn._update(t[0], a, argdiffs, unpack(layout, t[1]), SeedStream(t[2])))
 
 
 @_no_autograph

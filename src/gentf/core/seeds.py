@@ -19,21 +19,21 @@ def seed(n):
 
 
 def fresh_seed():
-    """A new base seed (shape [2], int64) from the global generator."""
-    return _generator.make_seeds(1)[:, 0]
+    """A new base seed (shape [2], int32) from the global generator."""
+    return tf.cast(_generator.make_seeds(1)[:, 0], tf.int32)
 
 
 def as_seed(s):
-    """Convert a user seed to a shape-[2] int64 tensor (None draws a fresh one)."""
+    """Convert a user seed to a shape-[2] int32 tensor (None draws a fresh one)."""
     if s is None:
         return fresh_seed()
     if isinstance(s, SeedStream):
         return s()
     if isinstance(s, int):
-        return tf.constant([0, s], tf.int64)
-    s = tf.cast(tf.convert_to_tensor(s), tf.int64)
+        return tf.constant([0, s], tf.int32)
+    s = tf.cast(tf.convert_to_tensor(s), tf.int32)
     if s.shape.rank == 0:
-        return tf.stack([tf.zeros([], tf.int64), s])
+        return tf.stack([tf.zeros([], tf.int32), s])
     if s.shape != (2,):
         raise ValueError(f"seed: expected an int or a pair of ints, got shape {s.shape}")
     return s

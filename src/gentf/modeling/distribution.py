@@ -73,6 +73,11 @@ class Distribution(GenerativeFunction):
         """The dtype of this distribution's values."""
         return args[0].dtype if args else tf.float32
 
+    def value_shape(self, *args):
+        """The static shape of one value: batch shape + event shape."""
+        dist = self.tfp_dist(*args)
+        return dist.batch_shape.concatenate(dist.event_shape)
+
     # --- shared machinery --------------------------------------------------------------
     def sample(self, seed, *args):
         return self.tfp_dist(*args).sample(seed=seed)

@@ -16,7 +16,7 @@ from ..core.address import EmptySelection, show, subselection_at
 from ..core.argdiffs import NoChange, UnknownChange, all_unchanged
 from ..core.seeds import SeedStream
 from .handlers import GenerateHandler, RegenerateHandler, UpdateHandler, is_float, total
-from .params import missing_param, register_accumulator
+from .params import accumulation_scope, missing_param, register_accumulator
 from .trace import ChoiceRecord, DynamicTrace
 
 
@@ -118,9 +118,10 @@ class GenFunction(GenerativeFunction):
         return arg_grads, values, grads
 
     def _accumulate_param_gradients(self, trace, retval_grad, scale):
-        tape, objective, args, _ = self._replay(trace, EmptySelection, retval_grad)
-        variables = [v for v in tape.watched_variables() if v.trainable]
-        arg_grads, var_grads = _gradients(tape, objective, args, variables)
+        with accumulation_scope(scale):  # graph-form TFFunctions accumulate in their gradients
+            tape, objective, args, _ = self._replay(trace, EmptySelection, retval_grad)
+            variables = [v for v in tape.watched_variables() if v.trainable]
+            arg_grads, var_grads = _gradients(tape, objective, args, variables)
         for var, grad in zip(variables, var_grads):
             register_accumulator(var).assign_add(tf.cast(scale, grad.dtype) * grad)
         return arg_grads

@@ -43,8 +43,7 @@ def coerce(value, dist, args, path, like=None):
             value = tf.constant(value, dtype=target)
         except (TypeError, ValueError) as e:
             raise ConstraintMismatchError(f"{where}: {value!r} is not a valid {target.name} value") from e
-    expected = like.shape if like is not None else dist.tfp_dist(*args).batch_shape.concatenate(
-        dist.tfp_dist(*args).event_shape)
+    expected = like.shape if like is not None else dist.value_shape(*args)
     if not value.shape.is_compatible_with(expected):
         raise ConstraintMismatchError(f"{where}: shape {value.shape} does not match the choice's shape {expected}")
     return value

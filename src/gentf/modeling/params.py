@@ -4,12 +4,35 @@ Every trainable ``tf.Variable`` that gentf trains (a @gen function's ``param``, 
 variables) has a gradient accumulator: a non-trainable Variable of the same shape to which
 ``accumulate_param_gradients`` adds ``scale * gradient``. Optimizers read and reset accumulators.
 """
+import contextlib
+import threading
+
 import tensorflow as tf
 
 from ..core.errors import AddressError, NotInModelError
 from ..core.gfi import active_handler
 
 _accumulators = {}  # var.ref() -> accumulator Variable
+_scales = threading.local()
+
+
+@contextlib.contextmanager
+def accumulation_scope(scale):
+    """Marks an ``accumulate_param_gradients`` in progress with factor ``scale``. Parameters a
+    GradientTape cannot see (a graph-form TFFunction's tf.compat.v1 Variables) are accumulated
+    by their custom gradient, which reads ``accumulation_scale()``."""
+    stack = _scales.__dict__.setdefault("stack", [])
+    stack.append(scale)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def accumulation_scale():
+    """The innermost active ``accumulation_scope``'s scale, or None outside any."""
+    stack = getattr(_scales, "stack", None)
+    return stack[-1] if stack else None
 
 
 def register_accumulator(var):
@@ -68,8 +91,10 @@ def zero_param_grad(fn, name):
 
 
 def get_params(fn):
-    """The names of the trainable parameters of a @gen function (Gen.jl's ``get_params``)."""
-    return list(fn.params())
+    """The names of the trainable parameters of a @gen function (Gen.jl's ``get_params``); for a
+    TFFunction, its parameter Variables (GenTF's ``get_params``)."""
+    own = getattr(fn, "param_variables", None)
+    return own() if own is not None else list(fn.params())
 
 
 def missing_param(fn, name):

@@ -1,0 +1,66 @@
+"""Convergence diagnostics and export to ArviZ.
+
+Samples follow ArviZ's layout: ``[chains, draws, ...]``. A choice map of such arrays (e.g.
+stacked ``run_chain`` samples of several chains) is treated address by address.
+
+- ``rhat``: split-free potential scale reduction (Gelman-Rubin) over the chains,
+  ``tfp.mcmc.potential_scale_reduction``.
+- ``ess``: effective sample size ``N / (1 + 2 sum_k rho_k)`` pooled across chains,
+  ``tfp.mcmc.effective_sample_size``; a 1-D array is one chain.
+"""
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from ..core.choicemap import ChoiceMap
+
+
+def _per_address(fn, samples):
+    if isinstance(samples, ChoiceMap):
+        out = ChoiceMap()
+        for path, value in samples.items():
+            out.set(path, fn(value))
+        return out
+    return fn(samples)
+
+
+def _draws_first(x):
+    x = tf.convert_to_tensor(x)
+    perm = [1, 0] + list(range(2, x.shape.rank))
+    return tf.transpose(x, perm)
+
+
+def rhat(samples):
+    """Potential scale reduction of ``[chains, draws, ...]`` samples (per address for a choice map)."""
+    return _per_address(lambda x: tfp.mcmc.potential_scale_reduction(
+        _draws_first(tf.cast(x, tf.float64)), independent_chain_ndims=1), samples)
+
+
+def ess(samples):
+    """Effective sample size of ``[chains, draws, ...]`` samples, or of one chain ``[draws]``."""
+    def one(x):
+        x = tf.cast(tf.convert_to_tensor(x), tf.float64)
+        if x.shape.rank == 1:
+            return tfp.mcmc.effective_sample_size(x)
+        return tfp.mcmc.effective_sample_size(_draws_first(x), cross_chain_dims=1)
+    return _per_address(one, samples)
+
+
+def to_arviz(samples, chains=False):
+    """An ``arviz.InferenceData`` whose posterior holds every address of ``samples`` (a choice
+    map of stacked draws, a list of choice maps from an eager chain, or ``{name: array}``).
+    Values are ``[draws, ...]``, or ``[chains, draws, ...]`` when ``chains=True``. Addresses
+    become variable names ``"a/b/1"``."""
+    import arviz as az
+
+    if isinstance(samples, list):
+        paths = [p for p, _ in samples[0].items()]
+        samples = {p: np.stack([np.asarray(cm[p]) for cm in samples]) for p in paths}
+    elif isinstance(samples, ChoiceMap):
+        samples = dict(samples.items())
+    posterior = {}
+    for key, value in samples.items():
+        name = "/".join(str(k) for k in key) if isinstance(key, tuple) else str(key)
+        value = np.asarray(value)
+        posterior[name] = value if chains else value[None]
+    return az.from_dict(posterior=posterior)

@@ -1,0 +1,48 @@
+"""Elliptical slice sampling (Murray, Adams & MacKay 2010), as Gen.jl's ``elliptical_slice``.
+
+For a choice ``x`` at ``addr`` with prior ``N(mu, cov)`` and the rest of the model as likelihood
+``L``: draw ``nu ~ N(0, cov)`` and a threshold ``log u``; on the ellipse
+``x(theta) = mu + (x - mu) cos theta + nu sin theta`` shrink the bracket around ``theta = 0``
+until ``log L(x(theta)) - log L(x) > log u``. The likelihood ratio is the ``update`` weight minus
+the prior ratio ``log N(x(theta); mu, cov) - log N(x; mu, cov)`` (the prior is handled exactly by
+the ellipse, so only the likelihood enters the slice). Always moves; returns the new trace.
+"""
+import math
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from ..core.choicemap import choicemap
+from ..core.gfi import update
+from ..core.seeds import as_seed, split_seed
+
+tfd = tfp.distributions
+
+
+def elliptical_slice(trace, addr, mu, cov, seed=None):
+    """One elliptical slice step on the choice at ``addr`` (prior ``N(mu, cov)``)."""
+    s_nu, s_u, s_theta, s_loop = tf.unstack(split_seed(as_seed(seed), 4))
+    x = tf.convert_to_tensor(trace[addr])
+    mu, cov = tf.cast(mu, x.dtype), tf.cast(cov, x.dtype)
+    prior = tfd.MultivariateNormalTriL(mu, tf.linalg.cholesky(cov))
+    nu = prior.sample(seed=s_nu) - mu
+    log_u = tf.math.log(tf.random.stateless_uniform([], s_u, dtype=x.dtype))
+    f = x - mu
+
+    def propose(theta):
+        xp = mu + f * tf.cos(theta) + nu * tf.sin(theta)
+        new, weight, _, _ = update(trace, constraints=choicemap({addr: xp}))
+        return new, tf.cast(weight, x.dtype) - prior.log_prob(xp) + prior.log_prob(x)
+
+    theta = tf.random.stateless_uniform([], s_theta, 0, 2 * math.pi, dtype=x.dtype)
+    new, log_lik_ratio = propose(theta)
+
+    def shrink(i, theta, lo, hi, new, log_lik_ratio):
+        lo, hi = tf.where(theta < 0, theta, lo), tf.where(theta < 0, hi, theta)
+        seed = tf.random.experimental.stateless_fold_in(s_loop, i)
+        theta = tf.random.stateless_uniform([], seed, lo, hi, dtype=x.dtype)
+        return (i + 1, theta, lo, hi) + propose(theta)
+
+    out = tf.while_loop(lambda *s: s[-1] <= log_u, shrink,
+                        (tf.constant(0), theta, theta - 2 * math.pi, theta, new, log_lik_ratio))
+    return out[4]

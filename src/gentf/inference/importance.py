@@ -1,0 +1,79 @@
+"""Importance sampling and sampling-importance-resampling.
+
+With particles ``t_i ~ q(.; y)`` (the model's internal proposal, i.e. the prior of the
+unobserved choices, or a custom ``proposal``) and weights
+
+    w_i = p(t_i, y) / q(t_i; y)  =  generate weight                      (internal proposal)
+    log w_i = log p(t_i, y | generate) - log q(t_i)                       (custom proposal),
+
+``log_ml_estimate = logsumexp(log w) - log N`` estimates ``log p(y)`` (unbiased in ``p(y)``) and
+``log_normalized_weights = log w - logsumexp(log w)``.
+
+Particles are a batch dimension: one compiled ``tf.vectorized_map`` over per-particle seeds of
+``generate`` returns ONE trace whose every leaf has a leading axis of length ``num_samples``.
+A model whose structure depends on random values cannot be batched; it falls back to an eager
+loop and returns a list of traces.
+"""
+import math
+
+import tensorflow as tf
+
+from ..core.choicemap import as_choicemap, merge
+from ..core.gfi import generate, propose
+from ..core.seeds import as_seed, split_seed
+from ._compile import run_compiled, static_key, unpack, vectorize
+
+
+def _particle(model, args, observations, proposal, proposal_args, seed):
+    """One particle: ``(trace, log w)``."""
+    if proposal is None:
+        return generate(model, args, observations, seed=seed)
+    s1, s2 = tf.unstack(split_seed(seed, 2))
+    choices, q_score, _ = propose(proposal, proposal_args, seed=s1)
+    trace, p_weight = generate(model, args, merge(observations, choices), seed=s2)
+    return trace, p_weight - tf.cast(q_score, p_weight.dtype)
+
+
+def _particles(model, args, observations, num_samples, proposal, proposal_args, seed, jit_compile):
+    """``(traces, log_weights)``: batched when the model allows, else a list and a vector."""
+    observations = as_choicemap(observations, "observations")
+    seeds = split_seed(as_seed(seed), num_samples)
+    key, tensors = static_key(args, observations, proposal_args)
+
+    def build():
+        def run(tensors, seeds):
+            a, obs, pargs = unpack(key, tensors)
+            return vectorize(lambda s: _particle(model, a, obs, proposal, pargs, s), seeds)
+        return run
+
+    out = run_compiled(model, ("importance", key, proposal, num_samples), build, (tensors, seeds), jit_compile)
+    if out is not None:
+        return out
+    traces, log_w = zip(*(_particle(model, args, observations, proposal, proposal_args, s)
+                          for s in tf.unstack(seeds)))
+    return list(traces), tf.stack(log_w)
+
+
+def importance_sampling(model, args, observations, num_samples, proposal=None, proposal_args=(),
+                        seed=None, jit_compile=True):
+    """Gen.jl's ``importance_sampling``. Returns ``(traces, log_normalized_weights,
+    log_ml_estimate)``; ``traces`` is one batched trace (leading axis = particle) for a static
+    model, a list of traces otherwise. A custom ``proposal`` is called as
+    ``proposal(*proposal_args)`` and must propose every unobserved choice of the model."""
+    traces, log_w = _particles(model, tuple(args), observations, num_samples, proposal,
+                               tuple(proposal_args), seed, jit_compile)
+    total = tf.reduce_logsumexp(log_w)
+    return traces, log_w - total, total - math.log(num_samples)
+
+
+def importance_resampling(model, args, observations, num_samples, proposal=None, proposal_args=(),
+                          seed=None, jit_compile=True):
+    """Gen.jl's ``importance_resampling``: draw ``num_samples`` weighted particles, return one
+    chosen with probability proportional to its weight, and ``log_ml_estimate``."""
+    s1, s2 = tf.unstack(split_seed(as_seed(seed), 2))
+    traces, log_w, log_ml = importance_sampling(model, args, observations, num_samples, proposal,
+                                                proposal_args, s1, jit_compile)
+    i = tf.random.stateless_categorical(log_w[None], 1, s2)[0, 0]
+    if isinstance(traces, list):
+        return traces[int(i)], log_ml
+    return tf.nest.map_structure(lambda x: x[i], traces), log_ml

@@ -1,0 +1,65 @@
+"""The No-U-Turn Sampler with dual-averaging step-size adaptation, via TFP.
+
+The target is the model's joint log density as a function of the flat vector ``x`` of the
+selected continuous choices (``to_array`` / ``from_array``), the other choices held fixed:
+``log p(x) = score(update(trace, from_array(values, x)))``, i.e. the posterior of the selected
+choices up to a constant. ``tfp.mcmc.NoUTurnSampler`` inside
+``tfp.mcmc.DualAveragingStepSizeAdaptation`` (adapting during the ``num_warmup`` steps towards
+``target_accept_prob``) runs the whole chain inside one compiled ``tf.function``. The selected
+choices must have unbounded support (no bijectors are applied).
+"""
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from ..core.choicemap import ChoiceMap, from_array
+from ..core.gfi import update
+from ..core.seeds import as_seed
+from ._compile import run_compiled, static_key, unpack
+from .gradient import _gradient
+
+
+def nuts(trace, selection, num_samples=1000, num_warmup=500, step_size=0.1, target_accept_prob=0.8,
+         max_tree_depth=10, seed=None, jit_compile=True):
+    """Run NUTS on the selected choices. Returns ``(trace, samples, accepted)`` as ``run_chain``:
+    the last trace, a choice map of the selected choices with a leading axis of length
+    ``num_samples``, and the per-sample acceptance flags (warm-up draws are discarded)."""
+    values, _, _ = _gradient(trace, selection, "nuts")
+    key, tensors = static_key(trace, values)
+
+    def build():
+        def run(tensors, seed):
+            trace, values = unpack(key, tensors)
+            x0 = tf.concat([tf.reshape(tf.cast(v, trace.score.dtype), [-1]) for _, v in values.items()], 0)
+
+            def log_prob(x):
+                return update(trace, constraints=from_array(values, x))[0].score
+
+            kernel = tfp.mcmc.DualAveragingStepSizeAdaptation(
+                tfp.mcmc.NoUTurnSampler(log_prob, tf.cast(step_size, x0.dtype), max_tree_depth=max_tree_depth),
+                num_adaptation_steps=num_warmup, target_accept_prob=tf.cast(target_accept_prob, x0.dtype))
+            xs, accepted = tfp.mcmc.sample_chain(
+                num_samples, x0, kernel=kernel, num_burnin_steps=num_warmup, seed=seed,
+                trace_fn=lambda _, results: results.inner_results.is_accepted)
+            last = update(trace, constraints=from_array(values, xs[-1]))[0]
+            return last, _rows(values, xs), accepted
+        return run
+
+    out = run_compiled(trace.gen_fn, ("nuts", key, selection, num_samples, num_warmup, step_size,
+                                      target_accept_prob, max_tree_depth), build,
+                       (tensors, as_seed(seed)), jit_compile)
+    if out is None:
+        raise TypeError("nuts: the model's structure must not depend on random values")
+    return out
+
+
+def _rows(proto, xs):
+    """``from_array`` applied to every row of ``xs``: a choice map of stacked values."""
+    out, start = ChoiceMap(), 0
+    for path, value in proto.items():
+        shape = value.shape.as_list()
+        size = 1
+        for d in shape:
+            size *= d
+        out.set(path, tf.cast(tf.reshape(xs[:, start:start + size], [-1] + shape), value.dtype))
+        start += size
+    return out

@@ -1,0 +1,251 @@
+"""Particle filtering (sequential Monte Carlo) with Gen.jl's semantics and names.
+
+A state holds ``N`` traces ``t_i``, their log weights ``log w_i`` and ``log_ml_est``, the log of
+the product of the average weights at every past resampling. With the model's internal proposal:
+
+    initialize:  (t_i, log w_i) = generate(model, args, y_0)
+    step:        (t_i', inc_i, _, discard) = update(t_i, args', argdiffs, y_k);  log w_i += inc_i
+    resample:    if ESS < threshold:  a_i ~ Categorical(w / sum w);  t_i <- t_{a_i};
+                 log_ml_est += logsumexp(log w) - log N;  log w_i <- 0
+
+with ``ESS = 1 / sum_i wbar_i^2`` (``wbar`` the normalised weights). A custom proposal ``q``
+proposes choices ``u ~ q(.; t_i, proposal_args)`` (``q(.; proposal_args)`` at initialisation) that
+join the constraints, and the weight gains ``- log q(u)``. The estimate
+
+    log_ml_estimate = log_ml_est + logsumexp(log w) - log N
+
+is the log of an unbiased estimator of the marginal likelihood ``p(y_0, ..., y_k)`` (its log is
+biased low by about ``Var/2``, as for importance sampling).
+
+Particles are a batch dimension when the model allows: one compiled graph per step (the
+per-particle program traced once, looped over particles by ``tf.map_fn``) turns the ``N`` traces
+into ONE trace whose every leaf has a leading particle axis; resampling gathers along that axis.
+Graphs are cached per trace structure, so a second filter over the same model reuses them. A model whose structure depends on random values cannot be
+batched; its particles are a Python list and every operation loops eagerly.
+"""
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from ..core.choicemap import ChoiceMap, as_choicemap, merge
+from ..core.errors import GentfError
+from ..core.gfi import generate, propose, update
+from ..core.nest import is_tensor_like
+from ..core.seeds import as_seed, split_seed
+from ._compile import run_compiled, static_key, unpack
+
+
+class ParticleFilterState:
+    """Gen.jl's ``ParticleFilterState``. ``traces`` is one batched trace (leading axis =
+    particle) or a list of traces; ``log_weights`` a float64 ``[N]`` tensor; ``log_ml_est`` the
+    log-ML contribution of past resamplings; ``parents`` the ancestor indices of the last
+    resampling (``range(N)`` before any)."""
+
+    def __init__(self, model, traces, log_weights, num_particles, jit_compile):
+        self.model = model
+        self.traces = traces
+        self.log_weights = log_weights
+        self.log_ml_est = tf.zeros([], tf.float64)
+        self.parents = tf.range(num_particles, dtype=tf.int64)
+        self.num_particles = num_particles
+        self.jit_compile = jit_compile
+
+    @property
+    def batched(self):
+        return not isinstance(self.traces, list)
+
+
+def loop_map(fn, elems, parallel_iterations=32):
+    """Inside a graph: ``fn`` applied to every slice ``elems[i]`` along the leading axis, its output
+    nest (traces included) stacked along a new leading axis. ``fn`` is traced ONCE as a concrete
+    function and looped by ``tf.map_fn``; a ``tf.vectorized_map`` costs several times more graph
+    building, because the stateless sampling ops have no pfor converter. ``parallel_iterations=1``
+    makes side effects (gradient accumulation) run in order, hence bitwise reproducible."""
+    box = []
+
+    def flat(x):
+        out = fn(x)
+        box.append(out)
+        return [tf.identity(t) for t in tf.nest.flatten(out)]
+    specs = tf.nest.map_structure(lambda x: tf.TensorSpec(x.shape[1:], x.dtype), elems)
+    body = tf.function(flat, autograph=False).get_concrete_function(specs)
+    out_specs = [tf.TensorSpec(o.shape, o.dtype) for o in body.outputs]
+    leaves = tf.map_fn(body, elems, fn_output_signature=out_specs,
+                       parallel_iterations=parallel_iterations)
+    return tf.nest.pack_sequence_as(box[-1], leaves)
+
+
+def _tensorize(cm):
+    """Observation values as arrays, so that a new value does not change the compiled key."""
+    out = ChoiceMap()
+    for path, value in as_choicemap(cm, "observations").items():
+        out.set(path, value if is_tensor_like(value) else np.asarray(value))
+    return out
+
+
+def _map_particles(owner, tag, fn, particles, shared, seeds, jit_compile):
+    """``[fn(particle_i, shared, seed_i) for i]``. ``particles`` is None, a batched nest (every leaf
+    with a leading particle axis) or a list. Batched: one cached compiled graph,
+    returning a batched nest, or None when the program cannot be traced. List: an eager loop,
+    returning a list of outputs."""
+    if isinstance(particles, list):
+        return [fn(p, shared, s) for p, s in zip(particles, tf.unstack(seeds))]
+    pkey, ptensors = static_key(particles)
+    skey, stensors = static_key(shared)
+
+    def build():
+        def run(ptensors, stensors, seeds):
+            sh = unpack(skey, stensors)
+            return loop_map(lambda elems: fn(unpack(pkey, elems[0])[0], sh[0], elems[1]), (ptensors, seeds))
+        return run
+
+    return run_compiled(owner, ("particle_filter", tag, fn.__code__, pkey, skey), build,
+                        (ptensors, stensors, seeds), jit_compile)
+
+
+def _init_one(_, shared, seed):
+    model, args, observations, proposal, proposal_args = shared
+    if proposal is None:
+        trace, weight = generate(model, args, observations, seed=seed)
+        return trace, tf.cast(weight, tf.float64)
+    s1, s2 = tf.unstack(split_seed(seed, 2))
+    choices, q_score, _ = propose(proposal, proposal_args, seed=s1)
+    trace, weight = generate(model, args, merge(observations, choices), seed=s2)
+    return trace, tf.cast(weight, tf.float64) - tf.cast(q_score, tf.float64)
+
+
+def _step_one(trace, shared, seed):
+    args, argdiffs, observations, proposal, proposal_args = shared
+    if proposal is None:
+        new, weight, _, discard = update(trace, args, argdiffs, observations, seed=seed)
+        return new, tf.cast(weight, tf.float64), discard
+    s1, s2 = tf.unstack(split_seed(seed, 2))
+    choices, q_score, _ = propose(proposal, (trace,) + proposal_args, seed=s1)
+    new, weight, _, discard = update(trace, args, argdiffs, merge(observations, choices), seed=s2)
+    return new, tf.cast(weight, tf.float64) - tf.cast(q_score, tf.float64), discard
+
+
+def _unzip(out):
+    """A list of per-particle tuples -> [list of first items, stacked (or listed) others, ...]."""
+    cols = list(zip(*out))
+    return [list(cols[0])] + [tf.stack(c) if is_tensor_like(c[0]) else list(c) for c in cols[1:]]
+
+
+def initialize_particle_filter(model, args, observations, num_particles, proposal=None,
+                               proposal_args=(), seed=None, jit_compile=False):
+    """Gen.jl's ``initialize_particle_filter``: ``N`` particles from ``generate`` (log weight =
+    generate weight), or from a custom ``proposal(*proposal_args)`` whose choices are merged into
+    the observations (log weight = generate weight - log q). Returns a ``ParticleFilterState``."""
+    args, proposal_args = tuple(args), tuple(proposal_args)
+    seeds = split_seed(as_seed(seed), num_particles)
+    shared = (model, args, _tensorize(observations), proposal, proposal_args)
+    out = _map_particles(model, "init", _init_one, None, shared, seeds, jit_compile)
+    if out is None:
+        traces, log_w = _unzip(_map_particles(model, "init", _init_one, [None] * num_particles,
+                                              shared, seeds, jit_compile))
+    else:
+        traces, log_w = out
+    return ParticleFilterState(model, traces, log_w, num_particles, jit_compile)
+
+
+def particle_filter_step(state, new_args, argdiffs, observations, proposal=None, proposal_args=(),
+                         seed=None):
+    """Gen.jl's ``particle_filter_step!``: extend every particle with ``update(t_i, new_args,
+    argdiffs, observations)`` (plus the choices of ``proposal(t_i, *proposal_args)`` when given,
+    whose log density is subtracted) and add the update weight to ``log w_i``. An update that
+    replaces or removes a choice is an error (Gen.jl: "Choices were updated or deleted").
+    Mutates ``state``; returns the incremental log weights ``[N]``."""
+    seeds = split_seed(as_seed(seed), state.num_particles)
+    shared = (tuple(new_args), tuple(argdiffs), _tensorize(observations), proposal, tuple(proposal_args))
+    out = None
+    if state.batched:
+        out = _map_particles(state.model, "step", _step_one, state.traces, shared, seeds, state.jit_compile)
+        if out is None:  # not traceable after all: continue with a list of particles
+            state.traces = _unbatch(state.traces, state.num_particles)
+    if out is None:
+        traces, inc, discards = _unzip(_map_particles(state.model, "step", _step_one, state.traces,
+                                                      shared, seeds, state.jit_compile))
+        discard = next((d for d in discards if not d.is_empty()), ChoiceMap())
+    else:
+        traces, inc, discard = out
+    if not discard.is_empty():
+        raise GentfError(f"particle_filter_step: choices were updated or deleted: {discard.addresses()}")
+    state.traces = traces
+    state.log_weights = state.log_weights + inc
+    return inc
+
+
+def _unbatch(traces, n):
+    return [tf.nest.map_structure(lambda x: x[i], traces) for i in range(n)]
+
+
+def _gather(traces, idx):
+    """The particles at ``idx`` (a vector of indices)."""
+    if isinstance(traces, list):
+        return [traces[int(i)] for i in idx.numpy()]
+    return tf.nest.map_structure(lambda x: tf.gather(x, idx), traces)
+
+
+def effective_sample_size(log_normalized_weights):
+    """``1 / sum_i wbar_i^2`` = ``exp(-logsumexp(2 log wbar))``."""
+    return tf.exp(-tf.reduce_logsumexp(2.0 * log_normalized_weights))
+
+
+def maybe_resample(state, ess_threshold=None, seed=None):
+    """Gen.jl's ``maybe_resample!``: if the effective sample size is below ``ess_threshold``
+    (default ``N / 2``), draw ``N`` ancestors multinomially by weight, add ``logsumexp(log w) -
+    log N`` to ``log_ml_est`` and reset the log weights to 0. Returns whether it resampled."""
+    n = state.num_particles
+    threshold = n / 2 if ess_threshold is None else ess_threshold
+    log_total = tf.reduce_logsumexp(state.log_weights)
+    if not float(effective_sample_size(state.log_weights - log_total)) < threshold:
+        return False
+    state.parents = tf.random.stateless_categorical(state.log_weights[None], n, as_seed(seed))[0]
+    state.traces = _gather(state.traces, state.parents)
+    state.log_ml_est = state.log_ml_est + log_total - math.log(n)
+    state.log_weights = tf.zeros_like(state.log_weights)
+    return True
+
+
+def _rejuvenate_one(trace, kernel, seed):
+    out = kernel(trace, seed)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def rejuvenate(state, kernel, seed=None):
+    """Apply an MCMC kernel to every particle: ``t_i <- kernel(t_i, seed_i)`` (a kernel may return
+    ``(trace, accepted)`` as ``mh`` does). The kernel must leave the target ``p(t | y)`` invariant;
+    weights are unchanged. Compiled code is cached per kernel object: pass the same kernel at every
+    step. Mutates ``state``."""
+    seeds = split_seed(as_seed(seed), state.num_particles)
+    out = None
+    if state.batched:
+        out = _map_particles(state.model, ("rejuvenate", kernel), _rejuvenate_one, state.traces,
+                             kernel, seeds, state.jit_compile)
+        if out is None:
+            state.traces = _unbatch(state.traces, state.num_particles)
+    if out is None:
+        out = [_rejuvenate_one(t, kernel, s) for t, s in zip(state.traces, tf.unstack(seeds))]
+    state.traces = out
+
+
+def log_ml_estimate(state):
+    """``log_ml_est + logsumexp(log w) - log N``: the log of an unbiased estimate of ``p(y)``."""
+    return state.log_ml_est + tf.reduce_logsumexp(state.log_weights) - math.log(state.num_particles)
+
+
+def get_traces(state):
+    """The particles: a batched trace (leading axis = particle) or a list of traces."""
+    return state.traces
+
+
+def get_log_weights(state):
+    """The unnormalised log weights, a float64 ``[N]`` tensor."""
+    return state.log_weights
+
+
+def sample_unweighted_traces(state, num_samples, seed=None):
+    """``num_samples`` particles drawn with replacement with probability proportional to weight."""
+    idx = tf.random.stateless_categorical(state.log_weights[None], num_samples, as_seed(seed))[0]
+    return _gather(state.traces, idx)

@@ -1,0 +1,7 @@
+"""Learning: parameter-update configurations, ``ParamUpdate`` and ``train`` (Gen.jl's
+``train!``)."""
+from .optimizers import ADAM, FixedStepGradientDescent, GradientDescent, UpdateConf
+from .param_update import ParamUpdate
+from .train import train
+
+__all__ = ["ADAM", "FixedStepGradientDescent", "GradientDescent", "UpdateConf", "ParamUpdate", "train"]

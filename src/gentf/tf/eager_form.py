@@ -1,0 +1,108 @@
+"""Eager form: ``TFFunction(model)`` or ``TFFunction(fn, variables=[...])`` (TF2).
+
+The body is a Keras model, a ``tf.Module`` or any callable ``y = f(*x)`` of TF ops; its
+parameters ``theta`` are the model's trainable variables (or the ``variables`` given). Each has
+a gentf gradient accumulator (``modeling.params.register_accumulator``), shared with @gen code
+and the optimizers. The call is plain TF: inside a @gen body the replay's GradientTape sees the
+variables and the ops, so gradients flow natively, eagerly and inside ``tf.function``.
+``accumulate_param_gradients`` on a trace of the function itself tapes the call with objective
+``<y, dy>`` and adds ``scale * J_theta(y)^T dy`` to each accumulator.
+"""
+import inspect
+
+import tensorflow as tf
+
+from ..core.errors import ArgumentError
+from ..modeling.params import register_accumulator
+from .function import TFFunction
+from .graph_form import _unique_names
+
+
+class EagerTFFunction(TFFunction):
+    """``TFFunction(model, variables=None)``: ``model(*args)`` with parameters ``variables``
+    (default: ``model.trainable_variables``, or none for a plain callable). The output may be
+    any nest of tensors."""
+
+    def __init__(self, model, variables=None):
+        super().__init__()
+        if not callable(model):
+            raise TypeError(f"TFFunction: {model!r} is not callable")
+        if variables is None:
+            variables = getattr(model, "trainable_variables", ())
+        self._model = model
+        self._named = _unique_names((_name(v), _tf_variable(v)) for v in variables)
+        for var in self._named.values():
+            if not var.trainable:
+                raise ArgumentError(f"TFFunction: parameter {var.name} is not trainable")
+            register_accumulator(var)
+        self._arity = _arity(model)
+        self._reset = _zeroer([register_accumulator(v) for v in self._named.values()])
+
+    def __repr__(self):
+        name = getattr(self._model, "name", None) or getattr(self._model, "__name__", None)
+        return f"TFFunction({name or type(self._model).__name__})"
+
+    def params(self):
+        return dict(self._named)
+
+    def param_grad_var(self, var):
+        """The gentf accumulator of parameter ``var``."""
+        var = _tf_variable(var)
+        if all(var is not v for v in self._named.values()):
+            raise ArgumentError(f"{var.name} is not a parameter of {self!r}")
+        return register_accumulator(var)
+
+    def reset_param_grads(self):
+        """A callable that zeroes this function's accumulators when called (eagerly or inside
+        tf.function)."""
+        return self._reset
+
+    def _call(self, args):
+        lo, hi = self._arity
+        if len(args) < lo or (hi is not None and len(args) > hi):
+            count = lo if lo == hi else f"{lo} to {hi if hi is not None else 'any'}"
+            raise ArgumentError(f"{self!r} takes {count} argument(s), got {len(args)}")
+        return self._model(*args)
+
+    def _tape_variables(self):
+        return list(self._named.values())
+
+    def _accumulate(self, variables, scale, gradients):
+        arg_grads, var_grads = gradients()
+        for var, grad in zip(variables, var_grads):
+            register_accumulator(var).assign_add(tf.cast(scale, grad.dtype) * grad)
+        return arg_grads
+
+
+def _tf_variable(v):
+    """The ``tf.Variable`` behind ``v`` (a Keras 3 variable wraps one as ``.value``)."""
+    if isinstance(v, tf.Variable):
+        return v
+    inner = getattr(v, "value", None)
+    if isinstance(inner, tf.Variable):
+        return inner
+    raise ArgumentError(f"TFFunction: parameter {v!r} is not a tf.Variable")
+
+
+def _name(v):
+    return getattr(v, "path", None) or v.name.split(":")[0]
+
+
+def _zeroer(accumulators):
+    def reset_param_grads():
+        for acc in accumulators:
+            acc.assign(tf.zeros_like(acc))
+    return reset_param_grads
+
+
+def _arity(model):
+    """``(min, max)`` positional arguments of ``model`` (max None: unbounded or unknown)."""
+    try:
+        params = inspect.signature(model).parameters.values()
+    except (TypeError, ValueError):
+        return 0, None
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+                   for p in params), None
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return sum(p.default is p.empty for p in positional), len(positional)
