@@ -62,3 +62,18 @@ def test_contract_check_catches_a_wrong_weight():
         assert "weight" in str(e)
     else:
         raise AssertionError("the contract check accepted a generate weight that is off by one")
+
+
+def test_tffunctions_satisfy_the_gfi_contract():
+    import tensorflow as tf
+    w = tf.Variable([[1.0, -2.0], [0.5, 3.0]], dtype=tf.float64)
+    eager_fn = gentf.TFFunction(lambda x: tf.linalg.matvec(w, x), variables=[w])
+    check_gfi_contract(eager_fn, (tf.constant([0.3, -0.7], tf.float64),),
+                       new_args=(tf.constant([1.0, 2.0], tf.float64),))
+
+    @gen
+    def uses_it(x):
+        y = eager_fn(x) @ "net"
+        return normal(tf.reduce_sum(y), tf.constant(1.0, tf.float64)) @ "obs"
+    check_gfi_contract(uses_it, (tf.constant([0.3, -0.7], tf.float64),),
+                       new_args=(tf.constant([1.0, 2.0], tf.float64),))

@@ -288,7 +288,8 @@ def accumulate_param_gradients(trace, retval_grad=None, scale=1.0):
     accumulator of every trainable parameter ``theta`` the execution used. Returns arg grads."""
     fn = trace.gen_fn
     return _dispatch(fn, "accumulate_param_gradients", (), (),
-                     (trace, _grad_tensors(retval_grad), np.asarray(scale, np.float64)),
+                     (trace, _grad_tensors(retval_grad),
+                      scale if is_tensor_like(scale) else np.asarray(scale, np.float64)),
                      lambda _, t: fn._accumulate_param_gradients(t[0], t[1], t[2]))
 
 

@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from ..core.choicemap import merge
 from ..core.errors import ArgumentError, NonDifferentiableError
-from ..core.gfi import assess, get_choices, simulate
+from ..core.gfi import accumulate_param_gradients, assess, get_choices, simulate
 from ..core.seeds import as_seed, split_seed
 from ..modeling.params import register_accumulator
 from ._compile import cached, static_key, unpack
@@ -57,9 +57,7 @@ def _accumulate(traces, scales):
     """``accumulate_param_gradients(t_s, scale=scales[s])`` for every trace of a batch."""
     def one(elems):
         trace, scale = elems
-        # gentf.accumulate_param_gradients converts ``scale`` with numpy, so a per-sample scale
-        # tensor inside the graph goes to the method it delegates to.
-        trace.gen_fn._accumulate_param_gradients(trace, None, scale)
+        accumulate_param_gradients(trace, None, scale)
         return tf.zeros([])
     loop_map(one, (traces, scales), parallel_iterations=1)
 

@@ -10,12 +10,13 @@ import functools
 import tensorflow as tf
 
 from ..core.choicemap import ChoiceMap
-from ..core.errors import ArgumentError, NonDifferentiableError, NotInModelError, UnaddressedCallError
+from ..core.errors import NonDifferentiableError, NotInModelError, UnaddressedCallError
 from ..core.gfi import GenerativeFunction, active_handler, handler_scope
 from ..core.address import EmptySelection, show, subselection_at
 from ..core.argdiffs import NoChange, UnknownChange, all_unchanged
 from ..core.seeds import SeedStream
-from .handlers import GenerateHandler, RegenerateHandler, UpdateHandler, is_float, total
+from ..core.gradients import is_float, retval_dot, split_gradients
+from .handlers import GenerateHandler, RegenerateHandler, UpdateHandler, total
 from .params import accumulation_scope, missing_param, register_accumulator
 from .trace import ChoiceRecord, DynamicTrace
 
@@ -110,7 +111,7 @@ class GenFunction(GenerativeFunction):
 
     def _choice_gradients(self, trace, selection, retval_grad):
         tape, objective, args, selected = self._replay(trace, selection, retval_grad)
-        arg_grads, choice_grads = _gradients(tape, objective, args, list(selected.values()))
+        arg_grads, choice_grads = split_gradients(tape, objective, args, list(selected.values()))
         values, grads = ChoiceMap(), ChoiceMap()
         for (path, value), grad in zip(selected.items(), choice_grads):
             values.set(path, value)
@@ -121,36 +122,10 @@ class GenFunction(GenerativeFunction):
         with accumulation_scope(scale):  # graph-form TFFunctions accumulate in their gradients
             tape, objective, args, _ = self._replay(trace, EmptySelection, retval_grad)
             variables = [v for v in tape.watched_variables() if v.trainable]
-            arg_grads, var_grads = _gradients(tape, objective, args, variables)
+            arg_grads, var_grads = split_gradients(tape, objective, args, variables)
         for var, grad in zip(variables, var_grads):
             register_accumulator(var).assign_add(tf.cast(scale, grad.dtype) * grad)
         return arg_grads
-
-
-def _gradients(tape, objective, args, others):
-    float_args = [a for a in args if is_float(a)]
-    grads = tape.gradient(objective, float_args + list(others),
-                          unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    it = iter(grads[:len(float_args)])
-    arg_grads = tuple(next(it) if is_float(a) else None for a in args)
-    return arg_grads, grads[len(float_args):]
-
-
-def retval_dot(retval, retval_grad):
-    """``<retval, retval_grad>`` summed over the tensor leaves (0 when retval_grad is None)."""
-    if retval_grad is None:
-        return 0.0
-    retvals, grads = tf.nest.flatten(retval), tf.nest.flatten(retval_grad)
-    if len(retvals) != len(grads):
-        raise ArgumentError(f"retval_grad has {len(grads)} leaves, the return value {len(retvals)}")
-    terms = []
-    for r, g in zip(retvals, grads):
-        r = tf.convert_to_tensor(r)
-        g = tf.cast(g, r.dtype)
-        if not g.shape.is_compatible_with(r.shape) and g.shape.rank != 0:
-            raise ArgumentError(f"retval_grad of shape {g.shape} does not match the return value's {r.shape}")
-        terms.append(tf.reduce_sum(r * g))
-    return tf.add_n(terms) if terms else 0.0
 
 
 def gen(body):

@@ -235,10 +235,3 @@ def check_visited(constraints, records, gen_fn):
         if any(isinstance(records.get(path[:k]), CallRecord) for k in range(1, len(path) + 1)):
             continue
         raise UnvisitedConstraintError(f"constraint at address {show(path)}: {gen_fn!r} never visits it")
-
-
-def is_float(x):
-    dt = getattr(x, "dtype", None)
-    if dt is None:
-        return isinstance(x, float)
-    return tf.as_dtype(dt).is_floating if not isinstance(dt, np.dtype) else np.issubdtype(dt, np.floating)

@@ -49,3 +49,15 @@ def assert_uniform_ranks(ranks, num_ranks, bins=10, false_fail_rate=1e-4, what="
     limit = float(chi2.ppf(1.0 - false_fail_rate, bins - 1))
     if stat > limit:
         raise AssertionError(f"{what}: chi-square {stat:.2f} > {limit:.2f} (counts {counts.tolist()})")
+
+
+def finite_difference_gradient(f, x, eps=1e-6):
+    """Central differences ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every entry of ``x``
+    (float64); the error is O(eps^2) for smooth ``f``."""
+    x = np.array(x, np.float64)
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[i] = eps
+        grad[i] = (f(x + step) - f(x - step)) / (2 * eps)
+    return grad

@@ -22,7 +22,7 @@ from ..core.choicemap import ChoiceMap
 from ..core.errors import ArgumentError, GentfError
 from ..core.gfi import GenerativeFunction, Trace, reject_constraints
 from ..core.nest import decode, encode
-from ..modeling.handlers import is_float
+from ..core.gradients import is_float, retval_dot, split_gradients
 
 
 class TFFunction(GenerativeFunction):
@@ -111,27 +111,7 @@ class TFFunction(GenerativeFunction):
             tape.watch(float_args)
             tape.watch(variables)
             objective = retval_dot(self._call(args), retval_grad)
-        grads = tape.gradient(objective, float_args + list(variables),
-                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        it = iter(grads[:len(float_args)])
-        return tuple(next(it) if is_float(a) else None for a in args), grads[len(float_args):]
-
-
-def retval_dot(retval, retval_grad):
-    """``<retval, retval_grad>`` over the tensor leaves; each ``retval_grad`` leaf must have its
-    return-value leaf's shape (ArgumentError otherwise)."""
-    retvals, grads = tf.nest.flatten(retval), tf.nest.flatten(retval_grad)
-    if len(retvals) != len(grads):
-        raise ArgumentError(f"retval_grad has {len(grads)} leaves, the return value {len(retvals)}")
-    terms = []
-    for r, g in zip(retvals, grads):
-        r = tf.convert_to_tensor(r)
-        g = tf.convert_to_tensor(g)
-        if not g.shape.is_compatible_with(r.shape):
-            raise ArgumentError(
-                f"retval_grad of shape {g.shape} does not match the return value's shape {r.shape}")
-        terms.append(tf.reduce_sum(r * tf.cast(g, r.dtype)))
-    return tf.add_n(terms)
+        return split_gradients(tape, objective, args, variables)
 
 
 def score_dtype(retval):
