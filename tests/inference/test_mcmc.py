@@ -102,15 +102,36 @@ def regression(xs):
     normal(tf.linalg.matvec(xs, w), 0.5) @ "y"
 
 
-def test_linear_regression_hmc_mean_and_cov():
-    trace = gentf.generate(regression, (tf.constant(X),), {"y": Y}, seed=0)[0]
-    _, samples, _ = gentf.run_chain(lambda t, s: gentf.hmc(t, select("w"), L=10, eps=0.1, seed=s),
-                                    trace, 2000, seed=4)
-    w = np.asarray(samples["w"])
+def check_mean_and_cov(w):
     n_eff = float(tf.reduce_min(gentf.ess(w)))
+    assert n_eff > 50, f"chain mixes too slowly (ESS {n_eff})"
     assert_mean_close(w, MEAN, np.sqrt(np.diag(COV)), n_eff=n_eff, false_fail_rate=A)
     sd_cov = np.sqrt((np.outer(np.diag(COV), np.diag(COV)) + COV ** 2) / n_eff)
     assert np.all(np.abs(np.cov(w.T) - COV) <= z_value(A) * sd_cov)
+
+
+def test_linear_regression_hmc_mean_and_cov():
+    # one compiled chain (run_chain's while loop); samples["w"] is [num_steps, 2]. The chain starts
+    # at a prior draw: the first 100 steps are warm-up and are discarded.
+    trace = gentf.generate(regression, (tf.constant(X),), {"y": Y}, seed=0)[0]
+    _, samples, accepted = gentf.run_chain(lambda t, s: gentf.hmc(t, select("w"), L=10, eps=0.1, seed=s),
+                                           trace, 1100, seed=4)
+    assert isinstance(samples, gentf.ChoiceMap) and samples["w"].shape == (1100, 2)
+    check_mean_and_cov(np.asarray(samples["w"])[100:])
+
+
+def test_linear_regression_nuts_mean_and_cov():
+    trace = gentf.generate(regression, (tf.constant(X),), {"y": Y}, seed=0)[0]
+    _, samples, _ = gentf.nuts(trace, select("w"), num_samples=1000, num_warmup=300, seed=4)
+    check_mean_and_cov(np.asarray(samples["w"]))
+
+
+def test_map_optimize_in_a_graph():
+    # the backtracking while loop carries a trace; compiled by hand it must keep its structure
+    trace = gentf.generate(regression, (tf.constant(X),), {"y": Y}, seed=0)[0]
+    step = tf.function(lambda t: gentf.map_optimize(t, select("w"), compile=False), autograph=False)
+    new = step(trace)
+    assert float(new.score) >= float(trace.score)
 
 
 def test_map_optimize_reaches_the_posterior_mode():

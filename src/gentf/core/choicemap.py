@@ -209,6 +209,15 @@ def from_array(proto, array):
     return out
 
 
+def tensorize(cm, where="constraints"):
+    """A copy of ``cm`` whose Python-number values are numpy arrays (float64, int64 or bool), so
+    that a compiled function takes them as tensors instead of retracing for each new number."""
+    out = ChoiceMap()
+    for path, value in as_choicemap(cm, where).items():
+        out.set(path, value if isinstance(value, (tf.Tensor, tf.Variable, np.ndarray)) else np.asarray(value))
+    return out
+
+
 def pack(cm):
     """Group the values of ``cm`` by (dtype, shape) and stack each group into one array:
     returns ``(layout, arrays)`` with ``layout`` hashable. Passing one stacked array per group

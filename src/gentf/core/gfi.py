@@ -28,7 +28,7 @@ import tensorflow as tf
 from . import autocompile
 from .address import check_selection, show, to_path
 from .argdiffs import NoChange, UnknownChange
-from .choicemap import ChoiceMap, as_choicemap, pack, unpack
+from .choicemap import as_choicemap, pack, unpack
 from .errors import ConstraintTypeError, UnaddressedCallError
 from .nest import decode, encode, is_tensor_like
 from .seeds import SeedStream, as_seed
@@ -166,15 +166,6 @@ def _args_tuple(args, where):
 def _check_gen_fn(fn, where):
     if not isinstance(fn, GenerativeFunction):
         raise TypeError(f"{where}: {fn!r} is not a generative function")
-
-
-def _tensorize(cm):
-    """Constraint values as arrays (Python numbers become float64/int64/bool arrays), so that
-    compiled calls take them as tensors instead of retracing for each new number."""
-    out = ChoiceMap()
-    for path, value in as_choicemap(cm).items():
-        out.set(path, value if is_tensor_like(value) else np.asarray(value))
-    return out
 
 
 def _dispatch(fn, method, static, args, tensors, body):

@@ -72,12 +72,51 @@ def vectorize(fn, seeds):
     return tf.nest.pack_sequence_as(box[-1], leaves)
 
 
+def flat_components(obj, where):
+    """``(code, tensors)`` of a nest (traces included), every leaf converted to a tensor."""
+    code, comps = static_key(obj)
+    return code, [tf.convert_to_tensor(c) for c in comps]
+
+
+def same_structure(code_a, code_b, where):
+    if code_a != code_b:
+        raise TypeError(f"{where}: the trace changed structure (addresses, argument or return "
+                        f"value kinds) from one step to the next; a compiled loop needs a fixed "
+                        f"structure (the eager path handles changing ones)")
+
+
+def while_loop(cond, body, state, where="while_loop"):
+    """``tf.while_loop`` over an arbitrary nest ``state`` (traces, choice maps, tensors).
+
+    Traces are not handed to ``tf.while_loop`` as nests: TF rebuilds loop variables from their
+    ``TypeSpec``s, which a trace's static code would capture as structure. Instead the loop
+    carries the flat tensor components (``static_key``) and ``cond`` / ``body`` see the rebuilt
+    nest; ``body`` must return a nest of the same static structure (else ``TypeError``).
+    Leaves keep their dtypes; a leaf whose dtype changes is cast back to the input's."""
+    code, flat = flat_components(state, where)
+    dtypes = [t.dtype for t in flat]
+
+    def c(*flat):
+        return cond(unpack(code, flat)[0])
+
+    def b(*flat):
+        out_code, out = flat_components(body(unpack(code, flat)[0]), where)
+        same_structure(code, out_code, where)
+        return [tf.cast(t, d) if t.dtype != d else t for t, d in zip(out, dtypes)]
+
+    out = tf.while_loop(c, b, flat)
+    return unpack(code, out)[0]
+
+
 def choose(accept, new, old):
     """``new if accept else old`` for traces: a Python branch eagerly, ``tf.where`` on every leaf
     of the (equally structured) traces in a graph."""
     if tf.executing_eagerly():
         return new if bool(accept) else old
-    return tf.nest.map_structure(lambda a, b: tf.where(accept, a, b), new, old)
+    code_new, flat_new = flat_components(new, "choose")
+    code_old, flat_old = flat_components(old, "choose")
+    same_structure(code_new, code_old, "choose")
+    return unpack(code_new, [tf.where(accept, a, tf.cast(b, a.dtype)) for a, b in zip(flat_new, flat_old)])[0]
 
 
 def uniform_log(seed, dtype):

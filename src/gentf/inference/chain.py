@@ -8,13 +8,16 @@ depend on random values) the whole chain is ONE compiled ``tf.function`` (XLA by
 ``tf.while_loop`` whose loop variable is the trace, writing every step's choices into
 ``TensorArray``s, so a step costs no Python or dispatch overhead. A model whose structure
 changes (trans-dimensional moves) cannot be traced; the chain then runs eagerly, step by step,
-with a tqdm progress bar, and the samples are a list of choice maps.
+with a tqdm progress bar; its samples are stacked the same way when every step has the same
+addresses and shapes, else they are a list of choice maps.
 """
+import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from ..core.choicemap import ChoiceMap
 from ..core.seeds import as_seed, split_seed
-from ._compile import run_compiled, static_key, unpack
+from ._compile import flat_components, same_structure, run_compiled, static_key, unpack
 
 
 def _step(kernel, trace, seed):
@@ -25,10 +28,19 @@ def _step(kernel, trace, seed):
 
 
 def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile=True, progress=True):
-    """Apply ``kernel`` ``num_steps`` times from ``trace``. Returns ``(trace, samples,
-    accepted)``: the last trace, the choices after every step (one choice map whose values gain a
-    leading axis of length ``num_steps``; a list of choice maps on the eager path) and a bool
-    vector of acceptances (all True for kernels that do not report one)."""
+    """Apply ``kernel`` ``num_steps`` times from ``trace``. Returns ``(trace, samples, accepted)``:
+
+    - ``trace``: the last trace;
+    - ``samples``: a ``ChoiceMap`` with the addresses of the chain's choices whose every value
+      gains a leading axis of length ``num_steps`` (row ``i`` = the choices after step ``i``),
+      e.g. ``samples["w"]`` has shape ``[num_steps] + shape(w)``. This holds on both paths
+      (compiled, and eager when every step has the same addresses and shapes). Only a chain
+      whose structure changes (trans-dimensional moves) cannot be stacked: its samples are then
+      a list of ``num_steps`` choice maps;
+    - ``accepted``: a bool vector of acceptances (all True for kernels that do not report one).
+
+    ``compile=True`` runs the whole chain as one cached ``tf.function`` (XLA when
+    ``jit_compile``); a kernel or model that cannot be traced falls back to the eager loop."""
     seeds = split_seed(as_seed(seed), num_steps)
     if compile:
         key, tensors = static_key(trace)
@@ -46,25 +58,49 @@ def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile=Tru
         trace, acc = _step(kernel, trace, s)
         samples.append(trace.get_choices())
         accepted.append(bool(acc))
-    return trace, samples, tf.constant(accepted)
+    return trace, stack_choices(samples), tf.constant(accepted)
+
+
+def stack_choices(choice_maps):
+    """One ``ChoiceMap`` of values stacked along a new leading axis, when every choice map has
+    the same addresses and value shapes; else the list itself."""
+    first = dict(choice_maps[0].items()) if choice_maps else {}
+    rows = []
+    for cm in choice_maps:
+        row = dict(cm.items())
+        if row.keys() != first.keys() or any(np.shape(row[p]) != np.shape(first[p]) for p in first):
+            return list(choice_maps)
+        rows.append(row)
+    out = ChoiceMap()
+    for path in first:
+        out.set(path, tf.stack([tf.convert_to_tensor(r[path]) for r in rows]))
+    return out
 
 
 def _loop(kernel, trace, seeds, num_steps):
+    """The compiled chain: a ``tf.while_loop`` carrying the trace's flat tensor components
+    (see ``_compile.while_loop``) and one ``TensorArray`` per choice."""
+    code, flat = flat_components(trace, "run_chain")
     choices = trace.get_choices()
-    leaves = tf.nest.flatten(choices)
-    arrays = [tf.TensorArray(tf.convert_to_tensor(v).dtype, size=num_steps) for v in leaves]
+    leaves = [tf.convert_to_tensor(v) for v in tf.nest.flatten(choices)]
+    arrays = [tf.TensorArray(v.dtype, size=num_steps, element_shape=v.shape) for v in leaves]
     acc = tf.TensorArray(tf.bool, size=num_steps)
+    dtypes = [t.dtype for t in flat]
 
-    def body(i, trace, arrays, acc):
-        trace, accepted = _step(kernel, trace, seeds[i])
-        arrays = [a.write(i, v) for a, v in zip(arrays, tf.nest.flatten(trace.get_choices()))]
-        return i + 1, trace, arrays, acc.write(i, accepted)
+    def body(i, flat, arrays, acc):
+        new, accepted = _step(kernel, unpack(code, flat)[0], seeds[i])
+        new_code, new_flat = flat_components(new, "run_chain")
+        same_structure(code, new_code, "run_chain")
+        new_flat = [tf.cast(t, d) for t, d in zip(new_flat, dtypes)]
+        values = tf.nest.flatten(new.get_choices())
+        arrays = [a.write(i, tf.cast(v, a.dtype)) for a, v in zip(arrays, values)]
+        return i + 1, new_flat, arrays, acc.write(i, tf.reshape(tf.cast(accepted, tf.bool), []))
 
-    _, trace, arrays, acc = tf.while_loop(lambda i, *_: i < num_steps, body, (tf.constant(0), trace, arrays, acc))
+    _, flat, arrays, acc = tf.while_loop(lambda i, *_: i < num_steps, body, (tf.constant(0), flat, arrays, acc))
     samples = tf.nest.pack_sequence_as(choices, [a.stack() for a in arrays])
-    return trace, samples, acc.stack()
+    return unpack(code, flat)[0], samples, acc.stack()
 
 
-def mcmc(kernel, trace, num_steps, seed=None):
-    """Shorthand for ``run_chain(kernel, trace, num_steps, seed)[1]``: the samples."""
-    return run_chain(kernel, trace, num_steps, seed)[1]
+def mcmc(kernel, trace, num_steps, seed=None, **kwargs):
+    """Shorthand for ``run_chain(kernel, trace, num_steps, seed, **kwargs)[1]``: the samples."""
+    return run_chain(kernel, trace, num_steps, seed, **kwargs)[1]

@@ -15,6 +15,7 @@ import tensorflow_probability as tfp
 from ..core.choicemap import choicemap
 from ..core.gfi import update
 from ..core.seeds import as_seed, split_seed
+from ._compile import while_loop
 
 tfd = tfp.distributions
 
@@ -37,12 +38,14 @@ def elliptical_slice(trace, addr, mu, cov, seed=None):
     theta = tf.random.stateless_uniform([], s_theta, 0, 2 * math.pi, dtype=x.dtype)
     new, log_lik_ratio = propose(theta)
 
-    def shrink(i, theta, lo, hi, new, log_lik_ratio):
+    def shrink(state):
+        i, theta, lo, hi, _, _ = state
         lo, hi = tf.where(theta < 0, theta, lo), tf.where(theta < 0, hi, theta)
         seed = tf.random.experimental.stateless_fold_in(s_loop, i)
         theta = tf.random.stateless_uniform([], seed, lo, hi, dtype=x.dtype)
         return (i + 1, theta, lo, hi) + propose(theta)
 
-    out = tf.while_loop(lambda *s: s[-1] <= log_u, shrink,
-                        (tf.constant(0), theta, theta - 2 * math.pi, theta, new, log_lik_ratio))
+    # the state holds a trace: ``_compile.while_loop`` carries its flat tensor components
+    out = while_loop(lambda state: state[-1] <= log_u, shrink,
+                     (tf.constant(0), theta, theta - 2 * math.pi, theta, new, log_lik_ratio), "elliptical_slice")
     return out[4]

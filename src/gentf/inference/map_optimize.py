@@ -8,23 +8,55 @@ import tensorflow as tf
 
 from ..core.choicemap import from_array
 from ..core.gfi import update
+from ._compile import choose, run_compiled, static_key, unpack, while_loop
 from .gradient import _gradient
 
 
-def map_optimize(trace, selection, max_step_size=0.1, tau=0.5, min_step_size=1e-16):
-    """One backtracking gradient-ascent step on ``log p`` over the selected choices."""
+def map_optimize(trace, selection, max_step_size=0.1, tau=0.5, min_step_size=1e-16, compile=True):
+    """One backtracking gradient-ascent step on ``log p`` over the selected choices; returns the
+    new trace. Called eagerly with ``compile=True``, the step runs as one cached
+    ``tf.function`` (a while loop over step sizes); a model that cannot be traced runs eagerly."""
+    if compile and tf.executing_eagerly():
+        key, tensors = static_key(trace)
+
+        def build():
+            def run(tensors):
+                return _map_step(unpack(key, tensors)[0], selection, max_step_size, tau, min_step_size)
+            return run
+
+        out = run_compiled(trace.gen_fn, ("map_optimize", key, selection, max_step_size, tau, min_step_size),
+                           build, (tensors,), jit_compile=False)
+        if out is not None:
+            return out
+    return _map_step(trace, selection, max_step_size, tau, min_step_size)
+
+
+def _map_step(trace, selection, max_step_size, tau, min_step_size):
     values, x, g = _gradient(trace, selection, "map_optimize")
 
     def attempt(step):
         return update(trace, constraints=from_array(values, x + step * g))[0]
 
-    def backtrack(step, done, best):
+    step = tf.constant(max_step_size, x.dtype)
+    if tf.executing_eagerly():  # a Python loop
+        while True:
+            new = attempt(step)
+            if new.score >= trace.score:
+                return new
+            if step < min_step_size:
+                return trace
+            step = step * tau
+
+    # In a graph: a while loop whose state (step, done, best trace) has a fixed structure; the
+    # trace travels as its flat tensor components (``_compile.while_loop``), and ``best`` is
+    # chosen leaf by leaf between traces of identical structure.
+    def backtrack(state):
+        step, _, best = state
         new = attempt(step)
         better = new.score >= trace.score
         give_up = step < min_step_size
-        best = tf.nest.map_structure(lambda a, b, c: tf.where(better, a, tf.where(give_up, b, c)),
-                                     new, trace, best)
+        best = choose(better, new, choose(give_up, trace, best))
         return step * tau, better | give_up, best
 
-    step = tf.constant(max_step_size, x.dtype)
-    return tf.while_loop(lambda s, done, b: ~done, backtrack, (step, tf.constant(False), trace))[2]
+    return while_loop(lambda state: ~state[1], backtrack, (step, tf.constant(False), trace),
+                      "map_optimize")[2]

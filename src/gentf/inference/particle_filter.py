@@ -25,10 +25,9 @@ batched; its particles are a Python list and every operation loops eagerly.
 """
 import math
 
-import numpy as np
 import tensorflow as tf
 
-from ..core.choicemap import ChoiceMap, as_choicemap, merge
+from ..core.choicemap import ChoiceMap, merge, tensorize
 from ..core.errors import GentfError
 from ..core.gfi import generate, propose, update
 from ..core.nest import is_tensor_like
@@ -74,14 +73,6 @@ def loop_map(fn, elems, parallel_iterations=32):
     leaves = tf.map_fn(body, elems, fn_output_signature=out_specs,
                        parallel_iterations=parallel_iterations)
     return tf.nest.pack_sequence_as(box[-1], leaves)
-
-
-def _tensorize(cm):
-    """Observation values as arrays, so that a new value does not change the compiled key."""
-    out = ChoiceMap()
-    for path, value in as_choicemap(cm, "observations").items():
-        out.set(path, value if is_tensor_like(value) else np.asarray(value))
-    return out
 
 
 def _map_particles(owner, tag, fn, particles, shared, seeds, jit_compile):
@@ -139,7 +130,7 @@ def initialize_particle_filter(model, args, observations, num_particles, proposa
     the observations (log weight = generate weight - log q). Returns a ``ParticleFilterState``."""
     args, proposal_args = tuple(args), tuple(proposal_args)
     seeds = split_seed(as_seed(seed), num_particles)
-    shared = (model, args, _tensorize(observations), proposal, proposal_args)
+    shared = (model, args, tensorize(observations, "observations"), proposal, proposal_args)
     out = _map_particles(model, "init", _init_one, None, shared, seeds, jit_compile)
     if out is None:
         traces, log_w = _unzip(_map_particles(model, "init", _init_one, [None] * num_particles,
@@ -157,7 +148,7 @@ def particle_filter_step(state, new_args, argdiffs, observations, proposal=None,
     replaces or removes a choice is an error (Gen.jl: "Choices were updated or deleted").
     Mutates ``state``; returns the incremental log weights ``[N]``."""
     seeds = split_seed(as_seed(seed), state.num_particles)
-    shared = (tuple(new_args), tuple(argdiffs), _tensorize(observations), proposal, tuple(proposal_args))
+    shared = (tuple(new_args), tuple(argdiffs), tensorize(observations, "observations"), proposal, tuple(proposal_args))
     out = None
     if state.batched:
         out = _map_particles(state.model, "step", _step_one, state.traces, shared, seeds, state.jit_compile)

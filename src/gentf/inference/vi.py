@@ -31,13 +31,13 @@ import math
 
 import tensorflow as tf
 
-from ..core.choicemap import merge
+from ..core.choicemap import merge, tensorize
 from ..core.errors import ArgumentError, NonDifferentiableError
 from ..core.gfi import accumulate_param_gradients, assess, get_choices, simulate
 from ..core.seeds import as_seed, split_seed
 from ..modeling.params import register_accumulator
 from ._compile import cached, static_key, unpack
-from .particle_filter import _tensorize, loop_map
+from .particle_filter import loop_map
 
 
 def _simulate_q(var_model, var_args, seeds):
@@ -124,7 +124,7 @@ def _vimco_step(model, args, obs, var_model, var_args, update, seeds, num_sample
 
 def _run(step, model, args, observations, var_model, var_args, update, iters, num_draws, seed, static):
     """``iters`` compiled iterations of ``step``; returns (last estimate, last traces, history)."""
-    key, tensors = static_key(tuple(args), _tensorize(observations), tuple(var_args))
+    key, tensors = static_key(tuple(args), tensorize(observations, "observations"), tuple(var_args))
 
     def build():
         def run(tensors, seeds):

@@ -80,6 +80,6 @@ class ADAM(UpdateConf):
         m, v = slots
         m = self.beta1 * m + (1.0 - self.beta1) * grad
         v = self.beta2 * v + (1.0 - self.beta2) * tf.square(grad)
-        m_hat = m / (1.0 - tf.pow(tf.cast(self.beta1, t.dtype), t))
-        v_hat = v / (1.0 - tf.pow(tf.cast(self.beta2, t.dtype), t))
+        m_hat = m / (1.0 - tf.pow(tf.constant(self.beta1, t.dtype), t))
+        v_hat = v / (1.0 - tf.pow(tf.constant(self.beta2, t.dtype), t))
         return self.learning_rate * m_hat / (tf.sqrt(v_hat) + self.epsilon), [m, v]

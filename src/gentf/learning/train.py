@@ -47,7 +47,7 @@ def train(gen_fn, data_generator, update, num_epoch=1, epoch_size=1, num_minibat
         evaluation_size = epoch_size
     if not 1 <= minibatch_size <= epoch_size:
         raise ArgumentError(f"train: minibatch_size must be in 1..epoch_size={epoch_size}, got {minibatch_size}")
-    rng = np.random.default_rng(as_seed(seed).numpy().astype(np.int64))
+    rng = np.random.default_rng(as_seed(seed).numpy().astype(np.uint32))  # seeds may be negative int32
     runner = _EpochRunner(gen_fn, update, verbose)
     n_seeds = num_minibatch * minibatch_size + evaluation_size
     scores = []

@@ -95,13 +95,28 @@ class Distribution(GenerativeFunction):
     def _value_for_log_prob(self, value, dist):
         return value
 
-    def validate(self, args, path):
+    def validate(self, args, path, pending=None):
         """Check the arguments' domain. Eagerly: raise ``DomainError`` naming the address.
-        In a graph: add assertions whose message names the address."""
+        In a graph: add an assertion whose message names the address, or, when a list
+        ``pending`` is given, append ``(condition, message)`` to it so that the caller emits one
+        combined assertion for a whole body (``assert_all``)."""
         where = f"{self.name} at address {show(path)}" if path else self.name
         for cond, message in self.arg_checks(*args):
             if tf.executing_eagerly():
                 if not bool(tf.reduce_all(cond)):
                     raise DomainError(f"{where}: {message}")
+            elif pending is not None:
+                pending.append((tf.reduce_all(cond), f"{where}: {message}"))
             else:
-                tf.debugging.Assert(tf.reduce_all(cond), [f"gentf.DomainError: {where}: {message}"])
+                assert_all([(tf.reduce_all(cond), f"{where}: {message}")])
+
+
+def assert_all(checks):
+    """One graph assertion for many ``(bool scalar, message)`` checks; on failure its message is
+    ``gentf.DomainError: <the first failing check's message>``."""
+    if not checks:
+        return
+    ok = tf.stack([c for c, _ in checks])
+    first_bad = tf.argmin(tf.cast(ok, tf.int32))
+    messages = tf.constant([f"gentf.DomainError: {m}" for _, m in checks])
+    tf.debugging.Assert(tf.reduce_all(ok), [tf.gather(messages, first_bad)])

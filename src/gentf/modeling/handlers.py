@@ -3,7 +3,6 @@
 Each handler keeps the records of the new trace, its score ``log p(t; x)`` (sum of record
 scores) and the method's weight; see ``gentf.core.gfi`` for the weight formulas.
 """
-import numpy as np
 import tensorflow as tf
 
 from ..core.address import show, subselection_at
@@ -13,7 +12,7 @@ from ..core.errors import (ConstraintMismatchError, DuplicateAddressError, Missi
                            UnvisitedConstraintError)
 from ..core.nest import is_tensor_like
 from ..core.seeds import SeedStream
-from .distribution import Distribution
+from .distribution import Distribution, assert_all
 from .trace import CallRecord, ChoiceRecord
 
 
@@ -67,6 +66,7 @@ class Handler:
         self.scores = []
         self.weights = []
         self.pending = set()
+        self.domain_checks = []  # graph mode: (condition, message), asserted once per body
 
     def current_fn(self):
         return self.fn_stack[-1]
@@ -84,7 +84,7 @@ class Handler:
         self._claim(path)
         if isinstance(gen_fn, Distribution):
             args = gen_fn.convert_args(args)
-            gen_fn.validate(args, path)
+            gen_fn.validate(args, path, self.domain_checks)
             value, score = self.choice(path, gen_fn, args)
             self.records[path] = ChoiceRecord(value, score, gen_fn)
             self.scores.append(score)
@@ -103,6 +103,7 @@ class Handler:
             self.fn_stack.pop()
 
     def score(self):
+        assert_all(self.domain_checks)
         return total(self.scores)
 
     def weight(self):

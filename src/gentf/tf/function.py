@@ -19,7 +19,7 @@ from tensorflow.python.eager import context
 
 from ..core.argdiffs import NoChange, UnknownChange, all_unchanged
 from ..core.choicemap import ChoiceMap
-from ..core.errors import ArgumentError, GentfError
+from ..core.errors import GentfError
 from ..core.gfi import GenerativeFunction, Trace, reject_constraints
 from ..core.nest import decode, encode
 from ..core.gradients import is_float, retval_dot, split_gradients
