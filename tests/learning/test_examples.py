@@ -40,3 +40,12 @@ def test_examples_run_as_scripts():
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
         assert needle in out.stdout
+
+
+def test_seed_tutorial_benchmark_runs():
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+    import seed_tutorial
+    rows = seed_tutorial.main(["--iters", "20", "--skip-per-choice"])  # per-choice: ~25 s of tracing
+    names = [r[0] for r in rows]
+    assert len(rows) == 4 and sum("gentf train" in n for n in names) == 2
+    assert all(np.isfinite(r[5]) for r in rows)  # final scores
