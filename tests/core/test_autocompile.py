@@ -71,3 +71,21 @@ def test_auto_compile_can_be_turned_off():
         assert f not in autocompile._states
     finally:
         gentf.set_auto_compile(True)
+
+
+@gen
+def sloped(xs):
+    slope = normal(tf.zeros([], xs.dtype), 1.0) @ "slope"
+    return normal(slope * xs, 1.0) @ "ys"
+
+
+def test_a_trace_with_tensor_arguments_is_a_while_loop_variable():
+    trace = gentf.simulate(sloped, (tf.constant([1.0, 2.0]),), seed=0)
+
+    def step(i, tr):
+        new, _, _ = gentf.regenerate(tr, None, None, gentf.select("slope"), seed=tf.stack([0, i]))
+        return i + 1, new
+    _, last = tf.while_loop(lambda i, tr: i < 3, step, (tf.constant(0), trace))
+    assert isinstance(last.args[0], tf.Tensor)
+    np.testing.assert_array_equal(last.args[0], [1.0, 2.0])
+    np.testing.assert_array_equal(last["ys"], trace["ys"])

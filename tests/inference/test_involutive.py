@@ -53,7 +53,9 @@ def step(trace, seed):
 def test_birth_death_posterior_over_k():
     trace = gentf.generate(mixture, (), {"y": Y, "k": 1}, seed=0)[0]
     _, samples, _ = gentf.run_chain(step, trace, 600, seed=1, progress=False)
-    ks = np.array([int(cm["k"]) for cm in samples])  # eager path: a list of choice maps
+    # a trans-dimensional chain runs eagerly; its samples cannot be stacked: a list of choice maps
+    assert isinstance(samples, list) and len(samples) == 600
+    ks = np.array([int(cm["k"]) for cm in samples])
     post = np.array([stats.norm(0, np.sqrt(k + 1)).pdf(Y) for k in (1, 2, 3)])
     post /= post.sum()
     for k, p in zip((1, 2, 3), post):

@@ -13,8 +13,9 @@ def is_tensor_like(x):
 
 
 def encode(obj, comps):
-    """Append the tensors of ``obj`` to ``comps``; return the hashable static code."""
-    if is_tensor_like(obj):
+    """Append the tensors of ``obj`` to ``comps``; return the hashable static code. A
+    ``tf.TypeSpec`` stands for a tensor too: TF rebuilds nests from specs (tf.while_loop)."""
+    if is_tensor_like(obj) or isinstance(obj, tf.TypeSpec):
         comps.append(obj)
         return ("T",)
     if isinstance(obj, (tuple, list)):

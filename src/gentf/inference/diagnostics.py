@@ -37,11 +37,15 @@ def rhat(samples):
 
 
 def ess(samples):
-    """Effective sample size of ``[chains, draws, ...]`` samples, or of one chain ``[draws]``."""
+    """Effective sample size of ``[chains, draws, ...]`` samples, or of one chain ``[draws]``.
+    One chain of vector values ``w`` (shape ``[draws, d]``) is ``ess(w[None])``: a 2-D array
+    is read as ``[chains, draws]``."""
     def one(x):
         x = tf.cast(tf.convert_to_tensor(x), tf.float64)
         if x.shape.rank == 1:
             return tfp.mcmc.effective_sample_size(x)
+        if x.shape[0] == 1:  # one chain: no cross-chain variance to pool
+            return tfp.mcmc.effective_sample_size(x[0])
         return tfp.mcmc.effective_sample_size(_draws_first(x), cross_chain_dims=1)
     return _per_address(one, samples)
 
