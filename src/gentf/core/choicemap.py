@@ -164,8 +164,6 @@ def choicemap(entries=None):
     return cm
 
 
-EMPTY = ChoiceMap()
-
 
 def as_choicemap(obj, where="constraints"):
     """Accept a ChoiceMap, a dict of ``{addr: value}`` or None; anything else is an error."""

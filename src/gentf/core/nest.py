@@ -51,9 +51,3 @@ def decode(code, comps, i=0):
         return cls.__tf_unflatten__(meta, comps[i:i + n]), i + n
     return code[1], i
 
-
-def flat_tensors(obj):
-    """The tensor leaves of a nest, in ``encode`` order."""
-    comps = []
-    encode(obj, comps)
-    return comps

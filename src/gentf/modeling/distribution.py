@@ -34,6 +34,18 @@ def to_float(x, dtype):
     return tf.constant(x.astype(dtype.as_numpy_dtype) if x.dtype != dtype.as_numpy_dtype else x)
 
 
+def as_dtype(value, dtype):
+    """``value`` as a tensor of ``dtype`` (Python numbers converted without a float32 detour)."""
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+        return value if value.dtype == dtype else tf.cast(value, dtype)
+    return tf.cast(tf.constant(np.asarray(value)), dtype)
+
+
+def tfp_seed(seed):
+    """A TFP seed: shape [2], int32 (gentf's seeds already are; others are cast)."""
+    return seed if seed.dtype == tf.int32 else tf.cast(seed, tf.int32)
+
+
 class Distribution(GenerativeFunction):
     """Subclasses set ``name``, ``discrete``, ``value_dtype`` and implement ``tfp_dist`` and
     ``arg_checks``; ``in_support`` is optional (values outside it get log density ``-inf``)."""
@@ -80,20 +92,24 @@ class Distribution(GenerativeFunction):
 
     # --- shared machinery --------------------------------------------------------------
     def sample(self, seed, *args):
-        return self.tfp_dist(*args).sample(seed=seed)
+        return self.tfp_dist(*args).sample(seed=tfp_seed(seed))
+
+    def log_prob(self, value, *args):
+        """Elementwise log density (the batch shape); default: the TFP distribution's."""
+        dist = self.tfp_dist(*args)
+        return dist.log_prob(self._value_for_log_prob(value, dist))
 
     def logpdf(self, value, *args):
         """``sum log p(value; args)`` over the batch; ``-inf`` outside the support, never NaN
         for valid arguments."""
-        dist = self.tfp_dist(*args)
-        lp = dist.log_prob(self._value_for_log_prob(value, dist))
+        lp = self.log_prob(value, *args)
         ok = self.in_support(value, *args)
         if ok is not None:
             lp = tf.where(ok, lp, tf.constant(-np.inf, lp.dtype))
         return tf.reduce_sum(lp)
 
     def _value_for_log_prob(self, value, dist):
-        return value
+        return as_dtype(value, dist.dtype)
 
     def validate(self, args, path, pending=None):
         """Check the arguments' domain. Eagerly: raise ``DomainError`` naming the address.

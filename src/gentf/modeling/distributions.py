@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from .distribution import Distribution, float_dtype, to_float
+from .distribution import Distribution, as_dtype, float_dtype, tfp_seed, to_float
 
 tfd = tfp.distributions
 
@@ -36,12 +36,6 @@ __all__ = ["bernoulli", "beta", "beta_uniform", "binom", "categorical", "cauchy"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _as(value, dtype):
-    """``value`` as a tensor of ``dtype`` (Python numbers converted without a float32 detour)."""
-    if isinstance(value, (tf.Tensor, tf.Variable)):
-        return value if value.dtype == dtype else tf.cast(value, dtype)
-    return tf.cast(tf.constant(np.asarray(value)), dtype)
-
 
 def _tensor(value):
     return value if isinstance(value, (tf.Tensor, tf.Variable)) else tf.constant(np.asarray(value))
@@ -78,7 +72,7 @@ def _probvec(p, name):
 
 def _between(value, low, high):
     """Elementwise ``low <= value <= high`` (the support of a closed interval)."""
-    x = _as(value, low.dtype)
+    x = as_dtype(value, low.dtype)
     return (x >= low) & (x <= high)
 
 
@@ -104,11 +98,6 @@ def _int_or_float(x, dtype):
     return to_float(x, dtype)
 
 
-def _tfp_seed(seed):
-    """A TFP seed: shape [2], int32 (gentf's seeds already are; others are cast)."""
-    return seed if seed.dtype == tf.int32 else tf.cast(seed, tf.int32)
-
-
 def _xlogy_grad_fix(a, x):
     """Zero, with gradient ``log(x)`` with respect to ``a`` where ``a == 0``.
 
@@ -121,36 +110,13 @@ def _xlogy_grad_fix(a, x):
     return tf.where(hit, (a - tf.stop_gradient(a)) * log_x, tf.zeros_like(log_x))
 
 
-class _Dist(Distribution):
-    """Shared by every distribution here: TFP-compatible seeds; values cast to the TFP dtype;
-    ``log_prob`` (elementwise, overridable) is masked by ``in_support`` and summed."""
-
-    def sample(self, seed, *args):
-        return self.tfp_dist(*args).sample(seed=_tfp_seed(seed))
-
-    def log_prob(self, value, *args):
-        """Elementwise log density (batch shape); default: the TFP distribution's ``log_prob``."""
-        dist = self.tfp_dist(*args)
-        return dist.log_prob(self._value_for_log_prob(value, dist))
-
-    def logpdf(self, value, *args):
-        lp = self.log_prob(value, *args)
-        ok = self.in_support(value, *args)
-        if ok is not None:
-            lp = tf.where(ok, lp, tf.constant(-np.inf, lp.dtype))
-        return tf.reduce_sum(lp)
-
-    def _value_for_log_prob(self, value, dist):
-        return _as(value, dist.dtype)
-
-
-class _Real(_Dist):
+class _Real(Distribution):
     """A continuous distribution: values of the arguments' float dtype."""
 
     discrete = False
 
 
-class _Count(_Dist):
+class _Count(Distribution):
     """An integer-valued distribution: int32 values; TFP scores them as floats. Support: the
     integers ``>= 0`` (subclasses narrow it with ``upper``)."""
 
@@ -172,9 +138,9 @@ class _Count(_Dist):
     def in_support(self, value, *args):
         # Compared in float64: exact for int32 values and for integers stored as float32/64.
         x = tf.cast(_tensor(value), tf.float64)
-        ok = (x >= _as(self.lower(*args), tf.float64)) & tf.equal(tf.floor(x), x)
+        ok = (x >= as_dtype(self.lower(*args), tf.float64)) & tf.equal(tf.floor(x), x)
         hi = self.upper(*args)
-        return ok if hi is None else ok & (x <= _as(hi, tf.float64))
+        return ok if hi is None else ok & (x <= as_dtype(hi, tf.float64))
 
 
 # --- continuous distributions ------------------------------------------------------------------
@@ -196,13 +162,13 @@ class Normal(_Real):
         shape = tf.broadcast_static_shape(mu.shape, std.shape)
         if not shape.is_fully_defined():
             shape = tf.broadcast_dynamic_shape(tf.shape(mu), tf.shape(std))
-        return mu + std * tf.random.stateless_normal(shape, _tfp_seed(seed), dtype=mu.dtype)
+        return mu + std * tf.random.stateless_normal(shape, tfp_seed(seed), dtype=mu.dtype)
 
     def value_shape(self, mu, std):
         return tf.broadcast_static_shape(mu.shape, std.shape)
 
     def log_prob(self, value, mu, std):
-        z = (_as(value, mu.dtype) - mu) / std
+        z = (as_dtype(value, mu.dtype) - mu) / std
         return -0.5 * z * z - tf.math.log(std) - self._HALF_LOG_2PI
 
 
@@ -225,7 +191,7 @@ class Beta(_Real):
         return tfd.Beta(alpha, beta)
 
     def log_prob(self, value, alpha, beta):
-        x = _as(value, alpha.dtype)
+        x = as_dtype(value, alpha.dtype)
         return (tfd.Beta(alpha, beta).log_prob(x) + _xlogy_grad_fix(alpha - 1, x)
                 + _xlogy_grad_fix(beta - 1, 1 - x))
 
@@ -283,14 +249,14 @@ class Dirichlet(_Real):
         return tfd.Dirichlet(alpha)
 
     def log_prob(self, value, alpha):
-        x = _as(value, alpha.dtype)
+        x = as_dtype(value, alpha.dtype)
         return tfd.Dirichlet(alpha).log_prob(x) + tf.reduce_sum(_xlogy_grad_fix(alpha - 1, x), -1)
 
     def arg_checks(self, alpha):
         return [_positive(alpha, "alpha")]
 
     def in_support(self, value, alpha):
-        x = _as(value, alpha.dtype)
+        x = as_dtype(value, alpha.dtype)
         return tf.reduce_all(x >= 0, -1) & (tf.abs(tf.reduce_sum(x, -1) - 1) <= _tol(alpha.dtype))
 
 
@@ -306,7 +272,7 @@ class Exponential(_Real):
         return [_positive(rate, "rate")]
 
     def in_support(self, value, rate):
-        return _as(value, rate.dtype) >= 0
+        return as_dtype(value, rate.dtype) >= 0
 
 
 class Gamma(_Real):
@@ -319,14 +285,14 @@ class Gamma(_Real):
         return tfd.Gamma(concentration=shape, rate=1 / scale)
 
     def log_prob(self, value, shape, scale):
-        x = _as(value, shape.dtype)
+        x = as_dtype(value, shape.dtype)
         return self.tfp_dist(shape, scale).log_prob(x) + _xlogy_grad_fix(shape - 1, x)
 
     def arg_checks(self, shape, scale):
         return [_positive(shape, "shape"), _positive(scale, "scale")]
 
     def in_support(self, value, shape, scale):
-        return _as(value, shape.dtype) >= 0
+        return as_dtype(value, shape.dtype) >= 0
 
 
 class InvGamma(_Real):
@@ -342,7 +308,7 @@ class InvGamma(_Real):
         return [_positive(shape, "shape"), _positive(scale, "scale")]
 
     def in_support(self, value, shape, scale):
-        return _as(value, shape.dtype) > 0
+        return as_dtype(value, shape.dtype) > 0
 
 
 class Laplace(_Real):
@@ -421,7 +387,7 @@ class Uniform(_Real):
 
 
 # --- discrete distributions --------------------------------------------------------------------
-class Bernoulli(_Dist):
+class Bernoulli(Distribution):
     """``bernoulli(prob)``: P(true) = prob, P(false) = 1 - prob; bool values."""
 
     name = "bernoulli"
@@ -500,7 +466,7 @@ class NegBinom(_Count):
     def sample(self, seed, r, p):
         # Poisson(Gamma(r, rate p / (1 - p))), as TFP does, but with TFP's XLA-compatible Gamma
         # sampler (TFP's NegativeBinomial sampler does not compile with jit_compile=True).
-        gamma_seed, poisson_seed = tfp.random.split_seed(_tfp_seed(seed), 2)
+        gamma_seed, poisson_seed = tfp.random.split_seed(tfp_seed(seed), 2)
         lam = tfd.Gamma(r, log_rate=tf.math.log(p) - tf.math.log1p(-p)).sample(seed=gamma_seed)
         return tf.cast(tfd.Poisson(rate=lam).sample(seed=poisson_seed), tf.int32)
 
@@ -557,7 +523,7 @@ class UniformDiscrete(_Count):
 
 
 # --- any TFP distribution ----------------------------------------------------------------------
-class TFPDistribution(_Dist):
+class TFPDistribution(Distribution):
     """A traceable distribution from ``factory(*args) -> tfd.Distribution``. Its log density is the
     TFP ``log_prob`` summed over the batch shape. Arguments become tensors keeping their dtype
     (floats promoted to one float dtype, as for the built-in distributions)."""

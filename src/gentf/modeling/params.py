@@ -45,11 +45,6 @@ def register_accumulator(var):
     return acc
 
 
-def accumulator_of(var):
-    """The gradient accumulator of ``var``, or None if ``var`` is not a gentf parameter."""
-    return _accumulators.get(var.ref())
-
-
 def param(name):
     """Inside a @gen body: the trainable parameter ``name`` of the function being run."""
     handler = active_handler()
