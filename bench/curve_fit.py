@@ -1,4 +1,4 @@
-"""GenJAX's curve-fitting benchmark: gentf against hand-written TF/TFP, in one run.
+"""GenJAX's curve-fitting benchmark: gentf against hand-written TF/TFP, GenJAX and NumPyro, in one run.
 
 Workload: y = a + b x + c x^2 at 50 points x in [-1, 1], noise sd 0.05, priors a, b, c ~ N(0, 1)
 (float32, as GenJAX).
@@ -13,11 +13,24 @@ Workload: y = a + b x + c x^2 at 50 points x in [-1, 1], noise sd 0.05, priors a
 Prints the median milliseconds per run (after one warm-up run that traces and compiles) and
 the ratio gentf / hand-written (the XLA hand-written version where there is one).
 
-    python bench/curve_fit.py [--repeats N] [--quick]    (--quick: 3 repeats, NUTS 100 + 200)
+Peers: the same workloads in GenJAX and NumPyro (bench/peers/curve_fit_{genjax,numpyro}.py, timed
+the same way, all jitted) run first, one after the other, each with the python of its own venv
+under $GENTF_PEERS_DIR (default ~/.cache/gentf-peers; built by bench/peers/setup_peers.sh, e.g.
+with --build-peers). Each row then also shows the peers' ms and gentf / peer. GenJAX has no NUTS.
+GenJAX's IS rows return the particles' choices (as GenJAX's own benchmark); gentf returns whole
+traces (Gen's API), so GenJAX is also timed returning whole traces ("IS 1k (traces)"): the
+like-for-like comparison.
+
+    python bench/curve_fit.py [--repeats N] [--quick] [--peers auto|none|genjax,numpyro] [--build-peers]
+    (--quick: 3 repeats, NUTS 100 + 200; --peers auto, the default: the peers whose venv exists)
 """
 import argparse
+import json
 import math
+import os
+import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -68,7 +81,8 @@ def log_joint(theta):
 
 def hand_is(n):
     def run(seed):
-        theta = tf.random.stateless_normal([n, 3], seed)
+        # Philox by name: XLA's default generator is ~20x slower on CPU (see gentf.core.seeds)
+        theta = tf.random.stateless_normal([n, 3], seed, alg="philox")
         a, b, c = theta[:, 0:1], theta[:, 1:2], theta[:, 2:3]
         log_w = tf.reduce_sum(tfd.Normal(a + b * XS + c * XS * XS, NOISE).log_prob(YS), -1)
         total = tf.reduce_logsumexp(log_w)
@@ -92,10 +106,49 @@ def tfp_nuts(num_warmup, num_samples):
     return run
 
 
+# --- peers: GenJAX and NumPyro, each in its own venv ---------------------------------------
+PEERS = {"genjax": "GenJAX", "numpyro": "NumPyro"}
+PEER_DIR = Path(__file__).resolve().parent / "peers"
+PEER_RESULTS = {}  # label -> {workload: ms, "versions": {...}}
+
+
+def peer_python(name):
+    root = Path(os.environ.get("GENTF_PEERS_DIR", Path.home() / ".cache" / "gentf-peers"))
+    return root / name / "bin" / "python"
+
+
+def run_peers(opts):
+    """Run each requested peer's script (sequentially, before any gentf timing) and keep its JSON."""
+    names = list(PEERS) if opts.peers == "auto" else [p for p in opts.peers.split(",") if p and p != "none"]
+    if opts.build_peers and names:
+        subprocess.run(["bash", str(PEER_DIR / "setup_peers.sh"), *names], check=True)
+    for name in names:
+        python = peer_python(name)
+        if not python.exists():
+            if opts.peers != "auto":
+                print(f"peer {name}: no venv at {python.parent.parent} (try --build-peers)", flush=True)
+            continue
+        cmd = [str(python), str(PEER_DIR / f"curve_fit_{name}.py"), "--repeats", str(opts.repeats)]
+        proc = subprocess.run(cmd + ["--quick"] * opts.quick, capture_output=True, text=True)
+        lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+        if proc.returncode or not lines:
+            print(f"peer {name} failed (rc {proc.returncode}): {proc.stderr.strip()[-500:]}", flush=True)
+            continue
+        PEER_RESULTS[PEERS[name]] = json.loads(lines[-1])
+        versions = " ".join(f"{k} {v}" for k, v in PEER_RESULTS[PEERS[name]]["versions"].items())
+        print(f"peer {PEERS[name]}: {versions}", flush=True)
+
+
 def row(name, gentf_ms, hand):
     best = min(ms for _, ms in hand)
     hand_txt = "  ".join(f"{label} {ms:9.2f}" for label, ms in hand)
-    print(f"{name:<14} gentf {gentf_ms:9.2f}   {hand_txt}   ratio {gentf_ms / best:6.2f}", flush=True)
+    peer_txt = ""
+    for label, res in PEER_RESULTS.items():
+        ms = res.get(name)
+        peer_txt += (f"   {label} {ms:9.2f} gentf/{label} {gentf_ms / ms:6.2f}" if ms
+                     else f"   {label} {'-':>9} gentf/{label} {'-':>6}")
+    print(f"{name:<14} gentf {gentf_ms:9.2f}   {hand_txt}   ratio {gentf_ms / best:6.2f}{peer_txt}",
+          flush=True)
 
 
 def main():
@@ -103,15 +156,20 @@ def main():
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-nuts", action="store_true")
+    parser.add_argument("--peers", default="auto", help="auto | none | comma list of genjax,numpyro")
+    parser.add_argument("--build-peers", action="store_true", help="run bench/peers/setup_peers.sh first")
     opts = parser.parse_args()
     repeats = 3 if opts.quick else opts.repeats
+    run_peers(opts)
     seed = tf.constant([1, 2], tf.int32)
     obs = {"ys": YS}
     print(f"ms per run (median of {repeats}); ratio = gentf / fastest hand-written; device "
           f"{'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}")
 
+    gentf_ms = {}
     for n in (1_000, 10_000, 100_000):
-        g = median_ms(lambda: gentf.importance_sampling(curve, (XS,), obs, n, seed=seed), repeats)
+        g = gentf_ms[f"IS {n // 1000}k"] = median_ms(
+            lambda: gentf.importance_sampling(curve, (XS,), obs, n, seed=seed), repeats)
         plain = tf.function(hand_is(n), autograph=False)
         xla = tf.function(hand_is(n), autograph=False, jit_compile=True)
         row(f"IS {n // 1000}k", g, [("TF", median_ms(lambda: plain(seed), repeats)),
@@ -119,7 +177,7 @@ def main():
 
     trace = gentf.generate(curve, (XS,), obs, seed=0)[0]
     hmc_kernel = lambda t, s: gentf.hmc(t, SEL, L=20, eps=0.01, seed=s)
-    g = median_ms(lambda: gentf.run_chain(hmc_kernel, trace, 1050, seed=seed), repeats)
+    g = gentf_ms["HMC 1050x20"] = median_ms(lambda: gentf.run_chain(hmc_kernel, trace, 1050, seed=seed), repeats)
     plain = tf.function(tfp_hmc, autograph=False)
     xla = tf.function(tfp_hmc, autograph=False, jit_compile=True)
     row("HMC 1050x20", g, [("TFP", median_ms(lambda: plain(seed), repeats)),
@@ -131,6 +189,13 @@ def main():
                                          seed=seed), repeats)
         xla = tf.function(tfp_nuts(warm, samples), autograph=False, jit_compile=True)
         row(f"NUTS {warm}+{samples}", g, [("TFP+XLA", median_ms(lambda: xla(seed), repeats))])
+
+    for label, res in PEER_RESULTS.items():  # peer variants: "IS 1k (traces)", "HMC 1050x20 (genjax.mcmc.hmc)"
+        for key, ms in res.items():
+            if "(" in key:
+                base = gentf_ms.get(key.split(" (")[0])
+                ratio = f"   gentf/{label} {base / ms:6.2f}" if base else ""
+                print(f"{label} {key}: {ms:.2f} ms{ratio}", flush=True)
 
 
 if __name__ == "__main__":

@@ -85,3 +85,42 @@ def test_dynamic_model_falls_back_to_a_list_of_traces():
     traces, log_w, log_ml = gentf.importance_sampling(dynamic, (0,), {"y": 0.3}, 20, seed=3)
     assert isinstance(traces, list) and len(traces) == 20
     np.testing.assert_allclose(float(log_ml), stats.norm.logpdf(0.3), rtol=1e-5)
+
+
+MEANS = [-1.0, 0.5, 2.0]
+
+
+@gen
+def mixture():
+    z = gentf.categorical(tf.constant([0.2, 0.5, 0.3])) @ "z"
+    normal(tf.gather(tf.constant(MEANS), z), 1.0) @ "y"
+    u = gentf.uniform(0.0, 1.0) @ "u"
+    bernoulli(u) @ "flip"
+
+
+def _while_ops(fn):
+    """The loop ops in every graph of a compiled function (its own and its library's)."""
+    found = []
+    for cf in fn._list_all_concrete_functions():
+        graph_def = cf.graph.as_graph_def()
+        found += [n.op for n in graph_def.node if "While" in n.op]
+        found += [n.op for f in graph_def.library.function for n in f.node_def if "While" in n.op]
+    return found
+
+
+def test_noise_based_choices_are_batched_without_a_particle_loop():
+    # Posterior: P(z = k | y) ∝ prior_k N(y; mean_k, 1); u | flip = true ~ Beta(2, 1), mean 2/3.
+    traces, log_w, log_ml = gentf.importance_sampling(mixture, (), {"y": 1.2, "flip": True}, 20_000, seed=4)
+    w = np.exp(np.asarray(log_w, np.float64))
+    ess = 1.0 / np.sum(w ** 2)
+    lik = stats.norm(MEANS, 1.0).pdf(1.2) * np.array([0.2, 0.5, 0.3])
+    for k in range(3):
+        p = lik[k] / lik.sum()
+        assert_mean_close(np.sum(w * (np.asarray(traces["z"]) == k))[None], p, np.sqrt(p * (1 - p)),
+                          n_eff=ess, false_fail_rate=A, what=f"P(z={k})")
+    assert_mean_close(np.sum(w * np.asarray(traces["u"]))[None], 2 / 3, np.sqrt(1 / 18), n_eff=ess,
+                      false_fail_rate=A, what="E[u]")
+    np.testing.assert_allclose(float(log_ml), np.log(lik.sum() / 2), atol=z_value(A) * np.sqrt(
+        (len(w) / ess - 1) / len(w)))
+    compiled = [f for f in gentf.inference._compile._cache[mixture].values() if hasattr(f, "_list_all_concrete_functions")]
+    assert compiled and all(not _while_ops(f) for f in compiled)

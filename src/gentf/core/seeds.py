@@ -1,12 +1,24 @@
-"""Stateless seeding.
+"""Stateless seeding and the standard noise behind every random choice.
 
 Every GFI entry point takes ``seed=``: an int, a pair of ints or a shape-[2] integer tensor. The
-same seed gives the same trace, eagerly and under ``tf.function``. Inside one execution a
-``SeedStream`` derives one fresh stateless seed per random choice (``stateless_fold_in`` of the
-base seed with a counter), so results do not depend on any global state. With ``seed=None`` a
-base seed is drawn from a global ``tf.random.Generator``; ``gentf.seed(n)`` resets that generator,
-so unseeded programs are reproducible too.
+same seed gives the same trace, eagerly and under ``tf.function``. Native draws use Philox: in
+graphs by name (XLA's default generator is ~20x slower on CPU, and XLA's Philox stream differs
+from TF's, so ``jit_compile`` changes the numbers), eagerly through TF's default, which on CPU
+is the same Philox stream without the ~2 ms Python detour of naming it. Inside one execution a ``SeedStream`` derives one fresh stateless seed per
+random choice (``fold_in`` of the base seed with a counter), so results do not depend on any
+global state. With ``seed=None`` a base seed is drawn from a global ``tf.random.Generator``;
+``gentf.seed(n)`` resets that generator, so unseeded programs are reproducible too.
+
+Batched randomness. ``tf.vectorized_map`` has no batched kernel for TF's stateless random ops:
+over per-particle seeds it loops, one particle at a time. Inside ``vectorizable_randomness()``
+(entered by the inference library around its particle-batched bodies) seeds are derived and
+standard noise is drawn with Threefry-2x32-20 (Salmon et al. 2011, the generator of JAX)
+written as elementwise uint32 ops, which ``vectorized_map`` batches and XLA fuses. The two
+generators give different numbers for the same seed, each deterministic.
 """
+import contextlib
+import math
+
 import tensorflow as tf
 
 _generator = tf.random.Generator.from_non_deterministic_state()
@@ -41,7 +53,92 @@ def as_seed(s):
 
 def split_seed(s, n):
     """``n`` independent seeds from one, as a ``[n, 2]`` tensor."""
-    return tf.random.experimental.stateless_split(as_seed(s), n)
+    s = as_seed(s)
+    if _vectorizable:
+        return tf.stack(_threefry(s, tf.range(n), _SPLIT), axis=-1)
+    return tf.random.experimental.stateless_split(s, n, alg=_philox())
+
+
+def fold_in(s, data):
+    """A new seed from seed ``s`` and integer ``data`` (independent of ``s`` and of other data)."""
+    if _vectorizable:
+        return tf.stack(_threefry(s, tf.reshape(data, []), _FOLD))
+    return tf.random.experimental.stateless_fold_in(s, data, alg=_philox())
+
+
+def standard_normal(shape, seed, dtype):
+    """``shape`` draws of N(0, 1)."""
+    if not _vectorizable:
+        return tf.random.stateless_normal(shape, seed, dtype=dtype, alg=_philox())
+    return math.sqrt(2.0) * tf.math.erfinv(2.0 * _open_uniform(shape, seed, dtype) - 1.0)
+
+
+def standard_uniform(shape, seed, dtype):
+    """``shape`` draws of Uniform(0, 1) (in the open interval under the batched generator)."""
+    if not _vectorizable:
+        return tf.random.stateless_uniform(shape, seed, dtype=dtype, alg=_philox())
+    return _open_uniform(shape, seed, dtype)
+
+
+def _philox():
+    """TF's name for Philox where naming it matters (graphs; see the module docstring)."""
+    return "auto_select" if tf.executing_eagerly() else "philox"
+
+
+# --- Threefry-2x32-20 in elementwise ops -------------------------------------------------------
+_vectorizable = False
+_FOLD, _SPLIT, _DRAW = 0, 1, 2  # domain tags (second counter word): the three uses never collide
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+@contextlib.contextmanager
+def vectorizable_randomness(on=True):
+    """Within: seeds and standard noise come from the batchable Threefry generator."""
+    global _vectorizable
+    saved, _vectorizable = _vectorizable, on
+    try:
+        yield
+    finally:
+        _vectorizable = saved
+
+
+def threefry2x32(key, x0, x1):
+    """Threefry-2x32 with 20 rounds: the block cipher of key (2 uint32) applied to counters
+    ``(x0, x1)`` (uint32 tensors of one shape); returns two uint32 tensors of that shape."""
+    u32 = tf.uint32
+    k0, k1 = key[0], key[1]
+    ks = (k0, k1, tf.bitwise.bitwise_xor(tf.bitwise.bitwise_xor(k0, k1), tf.constant(0x1BD11BDA, u32)))
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            x0 = x0 + x1
+            x1 = tf.bitwise.bitwise_or(tf.bitwise.left_shift(x1, tf.constant(r, u32)),
+                                       tf.bitwise.right_shift(x1, tf.constant(32 - r, u32)))
+            x1 = tf.bitwise.bitwise_xor(x1, x0)
+        x0 = x0 + ks[(i + 1) % 3]
+        x1 = x1 + ks[(i + 2) % 3] + tf.constant(i + 1, u32)
+    return x0, x1
+
+
+def _threefry(seed, counter, tag):
+    """The cipher of ``seed`` on counters ``(counter, tag)``, as two int32 tensors."""
+    key = tf.cast(tf.cast(seed, tf.int32), tf.uint32)  # wraps modulo 2^32 (bitcast has no pfor rule)
+    x0 = tf.cast(tf.cast(counter, tf.int32), tf.uint32)
+    y0, y1 = threefry2x32(key, x0, tf.fill(tf.shape(x0), tf.constant(tag, tf.uint32)))
+    return tf.cast(y0, tf.int32), tf.cast(y1, tf.int32)
+
+
+def _open_uniform(shape, seed, dtype):
+    """Uniform(0, 1) on the grid ``(2k + 1) 2^-(b+1)``, ``k`` of ``b`` random bits: 23 bits for
+    float32 (one word), 52 for float64 (two words); exact in the dtype, never 0 or 1."""
+    shape = tf.convert_to_tensor(shape, tf.int32)
+    y0, y1 = _threefry(seed, tf.reshape(tf.range(tf.reduce_prod(shape)), shape), _DRAW)
+    k = tf.bitwise.right_shift(tf.cast(y0, tf.uint32), tf.constant(9, tf.uint32))
+    if dtype == tf.float64:
+        lo = tf.bitwise.right_shift(tf.cast(y1, tf.uint32), tf.constant(3, tf.uint32))
+        k = tf.cast(k, tf.float64) * 2.0 ** 29 + tf.cast(lo, tf.float64)
+        return (2.0 * k + 1.0) * 2.0 ** -53
+    return (2.0 * tf.cast(k, dtype) + 1.0) * 2.0 ** -24
 
 
 class SeedStream:
@@ -55,4 +152,4 @@ class SeedStream:
 
     def __call__(self):
         self._count += 1
-        return tf.random.experimental.stateless_fold_in(self._base, self._count)
+        return fold_in(self._base, self._count)

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from ..core.errors import GentfError
 from ..core.nest import decode, encode
+from ..core.seeds import standard_uniform, vectorizable_randomness
 
 _cache = weakref.WeakKeyDictionary()  # owner -> {key: tf.function}
 
@@ -59,8 +60,10 @@ def run_compiled(owner, key, build, inputs, jit_compile):
 
 def vectorize(fn, seeds):
     """``[fn(s) for s in seeds]`` stacked along a new leading axis, via ``tf.vectorized_map``.
-    ``fn`` returns a nest (traces included); each leaf gains a leading batch axis. Stateless
-    sampling ops have no batched kernel, so pfor loops over them; under XLA that loop is cheap."""
+    ``fn`` returns a nest (traces included); each leaf gains a leading batch axis. ``fn`` is
+    traced under ``vectorizable_randomness``: TF's stateless random ops have no batched kernel
+    (pfor would loop over the particles), gentf's Threefry noise is elementwise ops. Choices of
+    distributions without a noise-based sampler still loop, correctly."""
     box = []
 
     def flat(seed):
@@ -68,7 +71,8 @@ def vectorize(fn, seeds):
         box.append(out)
         return [tf.identity(t) for t in tf.nest.flatten(out)]
 
-    leaves = tf.vectorized_map(flat, seeds, fallback_to_while_loop=True)
+    with vectorizable_randomness():
+        leaves = tf.vectorized_map(flat, seeds, fallback_to_while_loop=True)
     return tf.nest.pack_sequence_as(box[-1], leaves)
 
 
@@ -121,4 +125,4 @@ def choose(accept, new, old):
 
 def uniform_log(seed, dtype):
     """``log u`` for ``u ~ uniform(0, 1)``: the Metropolis-Hastings acceptance threshold."""
-    return tf.math.log(tf.random.stateless_uniform([], seed, dtype=dtype))
+    return tf.math.log(standard_uniform([], seed, dtype))

@@ -35,23 +35,32 @@ def _particle(model, args, observations, proposal, proposal_args, seed):
 
 
 def _particles(model, args, observations, num_samples, proposal, proposal_args, seed, jit_compile):
-    """``(traces, log_weights)``: batched when the model allows, else a list and a vector."""
+    """``(traces, log_normalized_weights, log_ml_estimate)``: traces batched when the model
+    allows (one compiled program: seeds, particles, normalisation), else a list."""
     observations = as_choicemap(observations, "observations")
-    seeds = split_seed(as_seed(seed), num_samples)
     key, tensors = static_key(args, observations, proposal_args)
 
     def build():
-        def run(tensors, seeds):
+        def run(tensors, seed):
             a, obs, pargs = unpack(key, tensors)
-            return vectorize(lambda s: _particle(model, a, obs, proposal, pargs, s), seeds)
+            traces, log_w = vectorize(lambda s: _particle(model, a, obs, proposal, pargs, s),
+                                      split_seed(seed, num_samples))
+            return (traces,) + _normalize(log_w)
         return run
 
-    out = run_compiled(model, ("importance", key, proposal, num_samples), build, (tensors, seeds), jit_compile)
+    out = run_compiled(model, ("importance", key, proposal, num_samples), build, (tensors, as_seed(seed)),
+                       jit_compile)
     if out is not None:
         return out
     traces, log_w = zip(*(_particle(model, args, observations, proposal, proposal_args, s)
-                          for s in tf.unstack(seeds)))
-    return list(traces), tf.stack(log_w)
+                          for s in tf.unstack(split_seed(as_seed(seed), num_samples))))
+    return (list(traces),) + _normalize(tf.stack(log_w))
+
+
+def _normalize(log_w):
+    """``(log w - logsumexp(log w), logsumexp(log w) - log N)``."""
+    total = tf.reduce_logsumexp(log_w)
+    return log_w - total, total - math.log(log_w.shape[0])
 
 
 def importance_sampling(model, args, observations, num_samples, proposal=None, proposal_args=(),
@@ -60,10 +69,8 @@ def importance_sampling(model, args, observations, num_samples, proposal=None, p
     log_ml_estimate)``; ``traces`` is one batched trace (leading axis = particle) for a static
     model, a list of traces otherwise. A custom ``proposal`` is called as
     ``proposal(*proposal_args)`` and must propose every unobserved choice of the model."""
-    traces, log_w = _particles(model, tuple(args), observations, num_samples, proposal,
-                               tuple(proposal_args), seed, jit_compile)
-    total = tf.reduce_logsumexp(log_w)
-    return traces, log_w - total, total - math.log(num_samples)
+    return _particles(model, tuple(args), observations, num_samples, proposal, tuple(proposal_args),
+                      seed, jit_compile)
 
 
 def importance_resampling(model, args, observations, num_samples, proposal=None, proposal_args=(),

@@ -12,7 +12,10 @@ Arguments are checked by ``arg_checks`` (a ``DomainError`` eagerly, an assertion
 Log densities are TFP's ``log_prob`` except where a closed form is exact and cheaper
 (``categorical``: ``log probs[k]`` as Gen.jl, ``uniform_discrete``, ``beta_uniform``), and
 ``beta``/``gamma``/``dirichlet`` add a zero-valued term that restores the gradient TF drops at a
-concentration of exactly 1 (``_xlogy_grad_fix``). Sampling always uses the TFP distribution.
+concentration of exactly 1 (``_xlogy_grad_fix``). Sampling uses the TFP distribution, except
+``normal``, ``uniform``, ``bernoulli`` and ``categorical``, which transform gentf's standard
+noise (``core.seeds``: batchable across particles) exactly: ``mu + std z``, ``low + (high - low) u``,
+``u < prob`` and the Gumbel-max trick ``argmax_k log probs[k] - log(-log u_k)``.
 
 Where gentf differs from Gen.jl:
 - ``categorical`` returns 0-based indices (Python convention; see DESIGN.md).
@@ -25,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from ..core.seeds import standard_normal, standard_uniform
 from .distribution import Distribution, as_dtype, float_dtype, tfp_seed, to_float
 
 tfd = tfp.distributions
@@ -76,8 +80,8 @@ def _between(value, low, high):
     return (x >= low) & (x <= high)
 
 
-def _broadcast(*xs):
-    """The tensors ``xs`` broadcast to one shape (static where possible)."""
+def _broadcast_shape(*xs):
+    """The broadcast shape of the tensors ``xs``: static when known, else a shape tensor."""
     shape = tf.TensorShape([])
     for x in xs:
         shape = tf.broadcast_static_shape(shape, x.shape)
@@ -85,6 +89,12 @@ def _broadcast(*xs):
         shape = tf.shape(xs[0])
         for x in xs[1:]:
             shape = tf.broadcast_dynamic_shape(shape, tf.shape(x))
+    return shape
+
+
+def _broadcast(*xs):
+    """The tensors ``xs`` broadcast to one shape (static where possible)."""
+    shape = _broadcast_shape(*xs)
     return [tf.broadcast_to(x, shape) for x in xs]
 
 
@@ -159,10 +169,7 @@ class Normal(_Real):
     # The most used distribution: sampled and scored with the same maths as tfd.Normal, written
     # as raw ops, because building a TFP object costs ~3 ms eagerly and ~25 ms when traced.
     def sample(self, seed, mu, std):
-        shape = tf.broadcast_static_shape(mu.shape, std.shape)
-        if not shape.is_fully_defined():
-            shape = tf.broadcast_dynamic_shape(tf.shape(mu), tf.shape(std))
-        return mu + std * tf.random.stateless_normal(shape, tfp_seed(seed), dtype=mu.dtype)
+        return mu + std * standard_normal(_broadcast_shape(mu, std), tfp_seed(seed), mu.dtype)
 
     def value_shape(self, mu, std):
         return tf.broadcast_static_shape(mu.shape, std.shape)
@@ -382,6 +389,9 @@ class Uniform(_Real):
     def arg_checks(self, low, high):
         return [(low < high, "low must be less than high")]
 
+    def sample(self, seed, low, high):
+        return low + (high - low) * standard_uniform(_broadcast_shape(low, high), tfp_seed(seed), low.dtype)
+
     def in_support(self, value, low, high):
         return _between(value, low, high)
 
@@ -401,6 +411,9 @@ class Bernoulli(Distribution):
 
     def value_dtype(self, *args):
         return tf.bool
+
+    def sample(self, seed, prob):
+        return standard_uniform(tf.shape(prob), tfp_seed(seed), prob.dtype) < prob
 
 
 class Binom(_Count):
@@ -433,6 +446,10 @@ class Categorical(_Count):
 
     def arg_checks(self, probs):
         return _probvec(probs, "probs")
+
+    def sample(self, seed, probs):
+        gumbel = -tf.math.log(-tf.math.log(standard_uniform(tf.shape(probs), tfp_seed(seed), probs.dtype)))
+        return tf.argmax(tf.math.log(probs) + gumbel, axis=-1, output_type=tf.int32)
 
     def log_prob(self, value, probs):
         # log probs[value] (as Gen.jl); an index outside 0..K-1 selects nothing: log 0 = -inf.
