@@ -28,7 +28,7 @@ from .combinators import Map, Recurse, Switch, Unfold
 # --- inference: MCMC, importance sampling, MAP, chains, diagnostics ---
 from .core.errors import InvolutionError
 from .inference import (elliptical_slice, ess, hmc, importance_resampling, importance_sampling,
-                        map_optimize, mala, mcmc, mh, nuts, rhat, run_chain, to_arviz)
+                        map_optimize, mala, mcmc, mh, nuts, particle, rhat, run_chain, to_arviz)
 
 # --- TensorFlow generative functions (TFFunction: graph form and eager form) ---
 from .tf import (EagerTFFunction, GraphTFFunction, TFFunction, get_param_grad_tf_var,

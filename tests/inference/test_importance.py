@@ -6,6 +6,7 @@ estimate of a posterior mean has standard error ~ sd / sqrt(ESS_IS), ESS_IS = 1 
 method, with E[w^2] / E[w]^2 estimated by N / ESS_IS).
 """
 import numpy as np
+import pytest
 import tensorflow as tf
 from scipy import special, stats
 
@@ -124,3 +125,27 @@ def test_noise_based_choices_are_batched_without_a_particle_loop():
         (len(w) / ess - 1) / len(w)))
     compiled = [f for f in gentf.inference._compile._cache[mixture].values() if hasattr(f, "_list_all_concrete_functions")]
     assert compiled and all(not _while_ops(f) for f in compiled)
+
+
+@gen
+def line(xs):
+    slope = normal(0.0, 1.0) @ "slope"
+    normal(slope * xs, 0.5) @ "ys"
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_batched_trace_stores_arguments_and_observations_once(jit_compile):
+    xs = tf.constant([0.0, 1.0, 2.0])
+    ys = tf.constant([0.1, 0.9, 2.2])
+    traces, _, _ = gentf.importance_sampling(line, (xs,), {"ys": ys}, 64, seed=5, jit_compile=jit_compile)
+    assert traces["slope"].shape == (64,) and traces.score.shape == (64,)
+    np.testing.assert_array_equal(traces.args[0].numpy(), xs.numpy())  # not copied 64 times
+    np.testing.assert_array_equal(traces["ys"].numpy(), ys.numpy())
+    for i in (0, 17, 63):  # particle i is the trace generate gives for its choices
+        one = gentf.particle(traces, i)
+        exact = gentf.generate(line, (xs,), {"ys": ys, "slope": traces["slope"][i]})[0]
+        np.testing.assert_allclose(float(one.score), float(exact.score), rtol=1e-5)
+        np.testing.assert_array_equal(one["ys"].numpy(), ys.numpy())
+        assert float(one["slope"]) == float(traces["slope"][i])
+    some = gentf.particle(traces, tf.constant([3, 5]))  # a batch of two: still shares ys
+    assert some["slope"].shape == (2,) and some["ys"].shape == (3,) and some.shared == traces.shared

@@ -16,11 +16,11 @@ import weakref
 
 import tensorflow as tf
 
-from .errors import DomainError, GentfError
+from .domain import domain_error
+from .errors import GentfError
 
 _enabled = True
 _MAX_TRACES_PER_FN = 16
-_DOMAIN_MARKER = "gentf.DomainError: "
 
 
 def set_auto_compile(enabled):
@@ -63,9 +63,9 @@ def call(gen_fn, key, run, tensors):
     except GentfError:
         raise
     except tf.errors.InvalidArgumentError as e:
-        if _DOMAIN_MARKER in e.message:
-            detail = e.message.split(_DOMAIN_MARKER, 1)[1].split("\n")[0]
-            raise DomainError(detail.rstrip("] ").replace("\\'", "'")) from None
+        error = domain_error(e)
+        if error is not None:
+            raise error from None
         raise
     except tf.errors.OpError:
         raise

@@ -9,6 +9,7 @@ import weakref
 
 import tensorflow as tf
 
+from ..core import domain
 from ..core.errors import GentfError
 from ..core.nest import decode, encode
 from ..core.seeds import standard_uniform, vectorizable_randomness
@@ -46,10 +47,16 @@ def run_compiled(owner, key, build, inputs, jit_compile):
     table = _cache.setdefault(owner, {})
     jit_compile = jit_compile and not table.get(("no-xla", key))
     try:
-        return cached(owner, key, build, jit_compile)(*inputs)
+        with domain.deferred(jit_compile):  # XLA drops assertions: record failures instead
+            out = cached(owner, key, build, jit_compile)(*inputs)
+        domain.raise_recorded()
+        return out
     except GentfError:
         raise
-    except tf.errors.OpError:
+    except tf.errors.OpError as e:
+        error = domain.domain_error(e)
+        if error is not None:
+            raise error from None
         if not jit_compile:
             raise
         table[("no-xla", key)] = True
@@ -60,20 +67,76 @@ def run_compiled(owner, key, build, inputs, jit_compile):
 
 def vectorize(fn, seeds):
     """``[fn(s) for s in seeds]`` stacked along a new leading axis, via ``tf.vectorized_map``.
-    ``fn`` returns a nest (traces included); each leaf gains a leading batch axis. ``fn`` is
-    traced under ``vectorizable_randomness``: TF's stateless random ops have no batched kernel
-    (pfor would loop over the particles), gentf's Threefry noise is elementwise ops. Choices of
-    distributions without a noise-based sampler still loop, correctly."""
+    ``fn`` returns a nest (traces included); each leaf gains a leading batch axis, except that
+    a trace at the top of the nest stores the leaves that do not depend on the seed (arguments,
+    observed values) once, listed in its ``shared`` (as Gen.jl's traces share such objects;
+    copying them per particle cost more than the particles' own work). ``fn`` is traced under
+    ``vectorizable_randomness``: TF's stateless random ops have no batched kernel (pfor would
+    loop over the particles), gentf's Threefry noise is elementwise ops. Choices of
+    distributions without a noise-based sampler still loop, correctly. Domain-check failures
+    recorded in the body (``core.domain``) leave it as one more output."""
     box = []
 
     def flat(seed):
-        out = fn(seed)
-        box.append(out)
-        return [tf.identity(t) for t in tf.nest.flatten(out)]
+        with domain.collecting() as failures:
+            out = fn(seed)
+        leaves = tf.nest.flatten(out)
+        box.append((out, leaves, _varying(leaves, seed), tf.compat.v1.get_default_graph()))
+        return [tf.identity(t) for t in leaves] + [domain.combined(failures)]
 
+    first = domain.num_checks()
     with vectorizable_randomness():
-        leaves = tf.vectorized_map(flat, seeds, fallback_to_while_loop=True)
-    return tf.nest.pack_sequence_as(box[-1], leaves)
+        batched = tf.vectorized_map(flat, seeds, fallback_to_while_loop=True)
+    domain.settle(tf.reduce_max(batched[-1]), first)
+    out, leaves, varies, graph = box[-1]
+    items = out if isinstance(out, tuple) else (out,)
+    result, k = [], 0
+    for item in items:
+        n = len(tf.nest.flatten(item))
+        if hasattr(item, "shared"):  # keep the invariant leaves once: the body's own tensor
+            keep = [batched[j] if varies[j] else (leaves[j] if graph is tf.compat.v1.get_default_graph()
+                                                  else batched[j][0]) for j in range(k, k + n)]
+            shared = frozenset(j - k for j in range(k, k + n) if not varies[j])
+            item = tf.nest.pack_sequence_as(item, keep).with_shared(shared)
+        else:
+            item = tf.nest.pack_sequence_as(item, batched[k:k + n])
+        result.append(item)
+        k += n
+    return tuple(result) if isinstance(out, tuple) else result[0]
+
+
+def _varying(tensors, source):
+    """For each tensor: does its value depend on ``source`` (or on a stateful op, which may
+    differ per particle)? A walk over the data inputs of the graph."""
+    memo = {source.op: True}
+
+    def varies(op):
+        stack = [op]
+        while stack:
+            top = stack[-1]
+            if top in memo:
+                stack.pop()
+                continue
+            pending = [t.op for t in top.inputs if t.op not in memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            memo[top] = (top._is_stateful and top.type not in ("Placeholder", "VarHandleOp")) or \
+                any(memo[t.op] for t in top.inputs)
+            stack.pop()
+        return memo[op]
+
+    return [varies(t.op) for t in tensors]
+
+
+def particle(traces, index):
+    """Member(s) ``index`` of a batch of traces (or of any nest whose leaves have a leading
+    batch axis), e.g. from ``importance_sampling``: a scalar index gives one trace, a vector
+    of indices a batch. Shared leaves (see ``vectorize``) are the same for every member."""
+    shared = getattr(traces, "shared", frozenset())
+    leaves = [x if k in shared else tf.gather(x, index) for k, x in enumerate(tf.nest.flatten(traces))]
+    out = tf.nest.pack_sequence_as(traces, leaves)
+    return out.with_shared(frozenset()) if shared and tf.convert_to_tensor(index).shape.rank == 0 else out
 
 
 def flat_components(obj, where):

@@ -14,7 +14,7 @@ import tensorflow_probability as tfp
 
 from ..core.choicemap import choicemap
 from ..core.gfi import update
-from ..core.seeds import as_seed, split_seed
+from ..core.seeds import as_seed, fold_in, split_seed, standard_uniform
 from ._compile import while_loop
 
 tfd = tfp.distributions
@@ -27,7 +27,7 @@ def elliptical_slice(trace, addr, mu, cov, seed=None):
     mu, cov = tf.cast(mu, x.dtype), tf.cast(cov, x.dtype)
     prior = tfd.MultivariateNormalTriL(mu, tf.linalg.cholesky(cov))
     nu = prior.sample(seed=s_nu) - mu
-    log_u = tf.math.log(tf.random.stateless_uniform([], s_u, dtype=x.dtype))
+    log_u = tf.math.log(standard_uniform([], s_u, x.dtype))
     f = x - mu
 
     def propose(theta):
@@ -35,14 +35,14 @@ def elliptical_slice(trace, addr, mu, cov, seed=None):
         new, weight, _, _ = update(trace, constraints=choicemap({addr: xp}))
         return new, tf.cast(weight, x.dtype) - prior.log_prob(xp) + prior.log_prob(x)
 
-    theta = tf.random.stateless_uniform([], s_theta, 0, 2 * math.pi, dtype=x.dtype)
+    theta = 2 * math.pi * standard_uniform([], s_theta, x.dtype)
     new, log_lik_ratio = propose(theta)
 
     def shrink(state):
         i, theta, lo, hi, _, _ = state
         lo, hi = tf.where(theta < 0, theta, lo), tf.where(theta < 0, hi, theta)
-        seed = tf.random.experimental.stateless_fold_in(s_loop, i)
-        theta = tf.random.stateless_uniform([], seed, lo, hi, dtype=x.dtype)
+        seed = fold_in(s_loop, i)
+        theta = lo + (hi - lo) * standard_uniform([], seed, x.dtype)
         return (i + 1, theta, lo, hi) + propose(theta)
 
     # the state holds a trace: ``_compile.while_loop`` carries its flat tensor components

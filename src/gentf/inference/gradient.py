@@ -9,6 +9,16 @@ and write proposals with ``update``.
 - ``mala``: ``x' ~ N(x + tau g(x), 2 tau I)``; accept with
   ``alpha = w - log q(x' | x) + log q(x | x')``, ``w`` the update weight.
 
+Bounded supports (unlike Gen.jl, like NumPyro and TFP): when a selected choice can have bounded
+support (beta, gamma, exponential, uniform, ...), both kernels run the same dynamics on the
+unconstrained coordinates ``u``, ``x = f(u)`` with ``f`` the TFP default event-space bijector of
+each choice (Sigmoid on (0, 1), Softplus on (0, inf), ...), targeting
+``log pi(u) = log p(f(u)) + log |det J_f(u)|`` instead of ``log p(x)``: in the formulas above
+``x`` becomes ``u``, ``log p`` becomes ``log pi`` and ``g = grad_u log pi(u)``. Proposals never
+leave the support, and the returned trace holds ``x = f(u)``, distributed as ``p(x | rest)``
+(see ``_unconstrained``). Choices with unbounded support keep ``u = x``; when every selected
+choice is unbounded the original code above runs unchanged.
+
 Returns ``(new_trace, accepted)``. A discrete choice in the selection is a NonDifferentiableError.
 """
 import math
@@ -18,8 +28,9 @@ import tensorflow as tf
 from ..core.choicemap import from_array, to_array
 from ..core.errors import NonDifferentiableError
 from ..core.gfi import choice_gradients, update
-from ..core.seeds import as_seed, split_seed
+from ..core.seeds import as_seed, split_seed, standard_normal
 from ._compile import choose, uniform_log
+from ._unconstrained import evaluate, needs_transform
 
 
 def _gradient(trace, selection, who):
@@ -37,11 +48,14 @@ def _log_std_normal(z):
 
 
 def hmc(trace, selection, L=10, eps=0.1, seed=None):
-    """Hamiltonian Monte Carlo: ``L`` leapfrog steps of size ``eps``, then an accept test."""
+    """Hamiltonian Monte Carlo: ``L`` leapfrog steps of size ``eps``, then an accept test (in
+    unconstrained coordinates when a selected choice has bounded support)."""
     s_mom, s_acc = tf.unstack(split_seed(as_seed(seed), 2))
+    if needs_transform(trace, selection):
+        return _hmc_unconstrained(trace, selection, L, eps, s_mom, s_acc)
     values, x, g = _gradient(trace, selection, "hmc")
     eps = tf.cast(eps, x.dtype)
-    m = tf.random.stateless_normal(tf.shape(x), s_mom, dtype=x.dtype)
+    m = standard_normal(tf.shape(x), s_mom, x.dtype)
     m0_score = _log_std_normal(m)
     new = trace
     for _ in range(L):
@@ -55,17 +69,51 @@ def hmc(trace, selection, L=10, eps=0.1, seed=None):
     return choose(accepted, new, trace), accepted
 
 
+def _hmc_unconstrained(trace, selection, L, eps, s_mom, s_acc):
+    """``hmc`` on ``u``: the same leapfrog and accept test with ``log pi(u)`` for ``log p(x)``."""
+    new, u, log_pi0, g, _ = evaluate(trace, selection, "hmc")
+    eps = tf.cast(eps, u.dtype)
+    m = standard_normal(tf.shape(u), s_mom, u.dtype)
+    m0_score = _log_std_normal(m)
+    log_pi = log_pi0
+    for _ in range(L):
+        m = m + eps / 2 * g
+        u = u + eps * m
+        new, _, log_pi, g, _ = evaluate(trace, selection, "hmc", u)
+        m = m + eps / 2 * g
+    alpha = log_pi - log_pi0 + _log_std_normal(-m) - m0_score
+    accepted = uniform_log(s_acc, alpha.dtype) < alpha
+    return choose(accepted, new, trace), accepted
+
+
 def mala(trace, selection, tau, seed=None):
-    """Metropolis-adjusted Langevin: proposal ``N(x + tau grad log p(x), 2 tau I)``."""
+    """Metropolis-adjusted Langevin: proposal ``N(x + tau grad log p(x), 2 tau I)`` (on ``u``
+    with ``log pi(u)`` when a selected choice has bounded support)."""
     s_prop, s_acc = tf.unstack(split_seed(as_seed(seed), 2))
+    if needs_transform(trace, selection):
+        return _mala_unconstrained(trace, selection, tau, s_prop, s_acc)
     values, x, g = _gradient(trace, selection, "mala")
     tau = tf.cast(tau, x.dtype)
     std = tf.sqrt(2 * tau)
-    x_new = x + tau * g + std * tf.random.stateless_normal(tf.shape(x), s_prop, dtype=x.dtype)
+    x_new = x + tau * g + std * standard_normal(tf.shape(x), s_prop, x.dtype)
     new, weight, _, _ = update(trace, constraints=from_array(values, x_new))
     _, _, g_new = _gradient(new, selection, "mala")
     fwd = _log_std_normal((x_new - x - tau * g) / std)
     bwd = _log_std_normal((x - x_new - tau * g_new) / std)
     alpha = weight + bwd - fwd  # the Gaussian normalisers cancel
+    accepted = uniform_log(s_acc, alpha.dtype) < alpha
+    return choose(accepted, new, trace), accepted
+
+
+def _mala_unconstrained(trace, selection, tau, s_prop, s_acc):
+    """``mala`` on ``u``: ``alpha = log pi(u') - log pi(u) - log q(u' | u) + log q(u | u')``."""
+    _, u, log_pi, g, _ = evaluate(trace, selection, "mala")
+    tau = tf.cast(tau, u.dtype)
+    std = tf.sqrt(2 * tau)
+    u_new = u + tau * g + std * standard_normal(tf.shape(u), s_prop, u.dtype)
+    new, _, log_pi_new, g_new, _ = evaluate(trace, selection, "mala", u_new)
+    fwd = _log_std_normal((u_new - u - tau * g) / std)
+    bwd = _log_std_normal((u - u_new - tau * g_new) / std)
+    alpha = log_pi_new - log_pi + bwd - fwd
     accepted = uniform_log(s_acc, alpha.dtype) < alpha
     return choose(accepted, new, trace), accepted

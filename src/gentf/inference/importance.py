@@ -21,7 +21,7 @@ import tensorflow as tf
 from ..core.choicemap import as_choicemap, merge
 from ..core.gfi import generate, propose
 from ..core.seeds import as_seed, split_seed
-from ._compile import run_compiled, static_key, unpack, vectorize
+from ._compile import particle, run_compiled, static_key, unpack, vectorize
 
 
 def _particle(model, args, observations, proposal, proposal_args, seed):
@@ -83,4 +83,4 @@ def importance_resampling(model, args, observations, num_samples, proposal=None,
     i = tf.random.stateless_categorical(log_w[None], 1, s2)[0, 0]
     if isinstance(traces, list):
         return traces[int(i)], log_ml
-    return tf.nest.map_structure(lambda x: x[i], traces), log_ml
+    return particle(traces, i), log_ml

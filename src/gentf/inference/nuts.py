@@ -5,16 +5,24 @@ selected continuous choices (``to_array`` / ``from_array``), the other choices h
 ``log p(x) = score(update(trace, from_array(values, x)))``, i.e. the posterior of the selected
 choices up to a constant. ``tfp.mcmc.NoUTurnSampler`` inside
 ``tfp.mcmc.DualAveragingStepSizeAdaptation`` (adapting during the ``num_warmup`` steps towards
-``target_accept_prob``) runs the whole chain inside one compiled ``tf.function``. The selected
-choices must have unbounded support (no bijectors are applied).
+``target_accept_prob``) runs the whole chain inside one compiled ``tf.function``.
+
+Bounded supports (as NumPyro and TFP's ``TransformedTransitionKernel``): when a selected choice
+can have bounded support (beta, gamma, exponential, uniform, ...), NUTS runs on the unconstrained
+coordinates ``u``, ``x = f(u)`` with ``f`` each choice's TFP default event-space bijector, and the
+target ``log pi(u) = log p(f(u)) + log |det J_f(u)|``; every kept draw ``u`` is mapped back to
+``x = f(u)`` (samples and the last trace hold ``x``), see ``_unconstrained``. Step sizes then
+adapt to the scale of ``u``. When every selected choice has unbounded support nothing is
+transformed and the chain is exactly the one above.
 """
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from ..core.choicemap import ChoiceMap, from_array
+from ..core.choicemap import ChoiceMap, from_array, to_array
 from ..core.gfi import update
 from ..core.seeds import as_seed
 from ._compile import run_compiled, static_key, unpack
+from ._unconstrained import evaluate, needs_transform
 from .gradient import _gradient
 
 
@@ -23,12 +31,16 @@ def nuts(trace, selection, num_samples=1000, num_warmup=500, step_size=0.1, targ
     """Run NUTS on the selected choices. Returns ``(trace, samples, accepted)`` as ``run_chain``:
     the last trace, a choice map of the selected choices with a leading axis of length
     ``num_samples``, and the per-sample acceptance flags (warm-up draws are discarded)."""
-    values, _, _ = _gradient(trace, selection, "nuts")
+    transform = needs_transform(trace, selection)  # a function of the key's static structure
+    values = None if transform else _gradient(trace, selection, "nuts")[0]
     key, tensors = static_key(trace, values)
 
     def build():
         def run(tensors, seed):
             trace, values = unpack(key, tensors)
+            if transform:
+                return _run_unconstrained(trace, selection, num_samples, num_warmup, step_size,
+                                          target_accept_prob, max_tree_depth, seed)
             x0 = tf.concat([tf.reshape(tf.cast(v, trace.score.dtype), [-1]) for _, v in values.items()], 0)
 
             def log_prob(x):
@@ -50,6 +62,28 @@ def nuts(trace, selection, num_samples=1000, num_warmup=500, step_size=0.1, targ
     if out is None:
         raise TypeError("nuts: the model's structure must not depend on random values")
     return out
+
+
+def _run_unconstrained(trace, selection, num_samples, num_warmup, step_size, target_accept_prob,
+                       max_tree_depth, seed):
+    """The chain on ``u``; each kept state is mapped back to the choices ``x = f(u)``."""
+    _, u0, _, _, values = evaluate(trace, selection, "nuts", gradient=False)
+    dtype = u0.dtype
+
+    def log_prob(u):
+        return evaluate(trace, selection, "nuts", u, gradient=False)[2]
+
+    def trace_fn(u, results):
+        x = evaluate(trace, selection, "nuts", u, gradient=False)[4]
+        return to_array(x, dtype), results.inner_results.is_accepted
+
+    kernel = tfp.mcmc.DualAveragingStepSizeAdaptation(
+        tfp.mcmc.NoUTurnSampler(log_prob, tf.cast(step_size, dtype), max_tree_depth=max_tree_depth),
+        num_adaptation_steps=num_warmup, target_accept_prob=tf.cast(target_accept_prob, dtype))
+    us, (xs, accepted) = tfp.mcmc.sample_chain(num_samples, u0, kernel=kernel, num_burnin_steps=num_warmup,
+                                               seed=seed, trace_fn=trace_fn)
+    last = evaluate(trace, selection, "nuts", us[-1], gradient=False)[0]
+    return last, _rows(values, xs), accepted
 
 
 def _rows(proto, xs):

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..core.address import show
+from ..core.domain import assert_all
 from ..core.errors import DomainError
 from ..core.gfi import GenerativeFunction, active_handler, PendingCall
 from ..core.seeds import fresh_seed
@@ -125,14 +126,3 @@ class Distribution(GenerativeFunction):
                 pending.append((tf.reduce_all(cond), f"{where}: {message}"))
             else:
                 assert_all([(tf.reduce_all(cond), f"{where}: {message}")])
-
-
-def assert_all(checks):
-    """One graph assertion for many ``(bool scalar, message)`` checks; on failure its message is
-    ``gentf.DomainError: <the first failing check's message>``."""
-    if not checks:
-        return
-    ok = tf.stack([c for c, _ in checks])
-    first_bad = tf.argmin(tf.cast(ok, tf.int32))
-    messages = tf.constant([f"gentf.DomainError: {m}" for _, m in checks])
-    tf.debugging.Assert(tf.reduce_all(ok), [tf.gather(messages, first_bad)])

@@ -8,11 +8,12 @@ import tensorflow as tf
 from ..core.address import show, subselection_at
 from ..core.argdiffs import NoChange, UnknownChange
 from ..core.choicemap import ChoiceMap
+from ..core.domain import assert_all
 from ..core.errors import (ConstraintMismatchError, DuplicateAddressError, MissingChoiceError,
                            UnvisitedConstraintError)
 from ..core.nest import is_tensor_like
 from ..core.seeds import SeedStream
-from .distribution import Distribution, assert_all
+from .distribution import Distribution
 from .trace import CallRecord, ChoiceRecord
 
 

@@ -31,13 +31,21 @@ class CallRecord:
 
 
 class DynamicTrace(Trace):
-    """Trace of a ``GenFunction``; ``records`` maps address paths to records in visit order."""
+    """Trace of a ``GenFunction``; ``records`` maps address paths to records in visit order.
 
-    __slots__ = ("gen_fn", "args", "retval", "score", "records")
+    A batch of traces (one per particle) is one trace whose leaves have a leading batch axis,
+    except the leaves at the positions ``shared`` (of ``tf.nest.flatten(trace)``), which are
+    the same for every member and stored once: arguments, observed values."""
 
-    def __init__(self, gen_fn, args, retval, score, records):
+    __slots__ = ("gen_fn", "args", "retval", "score", "records", "shared")
+
+    def __init__(self, gen_fn, args, retval, score, records, shared=frozenset()):
         self.gen_fn, self.args, self.retval, self.score = gen_fn, args, retval, score
-        self.records = records
+        self.records, self.shared = records, shared
+
+    def with_shared(self, shared):
+        """This trace, with the batch's shared leaf positions set to ``shared``."""
+        return DynamicTrace(self.gen_fn, self.args, self.retval, self.score, self.records, shared)
 
     def get_choices(self):
         cm = ChoiceMap()
@@ -73,13 +81,14 @@ class DynamicTrace(Trace):
                 records_code.append((path, rec.dist))
             else:
                 records_code.append((path, None, encode(rec.trace, comps)))
-        meta = (self.gen_fn, encode(self.args, comps), encode(self.retval, comps), tuple(records_code))
+        meta = (self.gen_fn, encode(self.args, comps), encode(self.retval, comps), tuple(records_code),
+                self.shared)
         comps.append(self.score)
         return meta, tuple(comps)
 
     @classmethod
     def __tf_unflatten__(cls, meta, comps):
-        gen_fn, args_code, retval_code, records_code = meta
+        gen_fn, args_code, retval_code, records_code, shared = meta
         records, i = {}, 0
         for entry in records_code:
             if entry[1] is not None:
@@ -90,7 +99,7 @@ class DynamicTrace(Trace):
                 records[entry[0]] = CallRecord(sub)
         args, i = decode(args_code, comps, i)
         retval, i = decode(retval_code, comps, i)
-        return cls(gen_fn, args, retval, comps[i], records)
+        return cls(gen_fn, args, retval, comps[i], records, shared)
 
     def __repr__(self):
         return f"DynamicTrace({self.gen_fn!r}, score={self.score})"

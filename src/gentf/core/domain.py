@@ -1,0 +1,132 @@
+"""Domain checks of distribution arguments inside graphs, XLA included.
+
+Eagerly a bad argument raises ``DomainError`` at once (``Distribution.validate``). In a graph
+a body's checks become ONE assertion (``assert_all``) whose message names the first failing
+address; when the compiled call fails, ``domain_error`` turns TF's error back into a
+``DomainError``.
+
+XLA compiles ``Assert`` to nothing, so inside programs compiled with XLA (``deferred()``,
+entered by the inference library around such calls) a failing check instead records its index
+in a table of messages into a resource variable, which XLA keeps, also inside loops; after the
+call ``raise_recorded()`` raises the ``DomainError``. ``tf.vectorized_map`` drops assertions and
+cannot batch a variable update, so inside a particle-batched body (``collecting()``) the
+per-particle indices are returned as an output and settled once, outside the batch.
+"""
+import contextlib
+
+import tensorflow as tf
+
+from .errors import DomainError
+
+_MARKER = "gentf.DomainError: "
+_messages = []     # index -> message of every deferred check traced so far
+_deferred = 0      # > 0 while tracing a program XLA will compile
+_collectors = []   # (graph, list of index tensors) per enclosing particle-batched body
+_failure = []      # [tf.Variable]: the first failed check's index, -1 when none
+
+
+def assert_all(checks):
+    """Assert many ``(bool scalar, message)`` checks at once; on failure the error names the
+    first failing check's message."""
+    if not checks:
+        return
+    ok = tf.stack([c for c, _ in checks])
+    first_bad = tf.argmin(tf.cast(ok, tf.int32), output_type=tf.int32)
+    if _deferred:
+        base = len(_messages)
+        _messages.extend(m for _, m in checks)
+        record(tf.where(tf.reduce_all(ok), -1, base + first_bad))
+        return
+    messages = tf.constant([_MARKER + m for _, m in checks])
+    tf.debugging.Assert(tf.reduce_all(ok), [tf.gather(messages, first_bad)])
+
+
+@contextlib.contextmanager
+def deferred(on=True):
+    """Within (while tracing a program XLA compiles): record failures instead of asserting."""
+    global _deferred
+    _deferred += bool(on)
+    try:
+        yield
+    finally:
+        _deferred -= bool(on)
+
+
+@contextlib.contextmanager
+def collecting():
+    """Within (tracing one particle's body under ``tf.vectorized_map``, which drops assertions
+    in the body): checks are deferred into the yielded list, for the caller to return from the
+    body and ``settle`` outside the batch."""
+    global _deferred
+    found = []
+    _collectors.append((tf.compat.v1.get_default_graph(), found))
+    _deferred += 1
+    try:
+        yield found
+    finally:
+        _deferred -= 1
+        _collectors.pop()
+
+
+def num_checks():
+    """How many deferred checks have been traced (the next one's index)."""
+    return len(_messages)
+
+
+def combined(found):
+    """One index tensor for a list of recorded ones (``-1``: none failed)."""
+    return tf.reduce_max(tf.stack(found)) if found else tf.constant(-1, tf.int32)
+
+
+def settle(index, first):
+    """Outside a batched body whose checks got indices from ``first`` on: record ``index``
+    when deferring, else assert it is -1 (raise eagerly)."""
+    if _deferred:
+        record(index)
+    elif tf.executing_eagerly():
+        if int(index) >= 0:
+            raise DomainError(_messages[int(index)])
+    elif len(_messages) > first:
+        messages = tf.constant([_MARKER + m for m in _messages[first:]])
+        tf.debugging.Assert(index < 0, [tf.gather(messages, tf.maximum(index - first, 0))])
+
+
+def record(index):
+    """Keep the failed check's ``index`` (-1: none failed) unless one is kept already: in the
+    enclosing particle-batched body's list when tracing it, else in the variable."""
+    if not _deferred:
+        return
+    if _collectors and _collectors[-1][0] is tf.compat.v1.get_default_graph():
+        _collectors[-1][1].append(index)
+        return
+    if not _failure:
+        with tf.init_scope():
+            _failure.append(tf.Variable(-1, dtype=tf.int32, trainable=False, name="gentf_domain_failure"))
+    var = _failure[0]
+    var.assign(tf.where(var.read_value() >= 0, var.read_value(), index))
+
+
+def raise_recorded():
+    """After a deferred program ran: raise the ``DomainError`` it recorded, if any (inside an
+    enclosing graph: assert there, unless that graph defers too), and clear the record."""
+    if not _failure or _deferred:
+        return
+    var = _failure[0]
+    if tf.executing_eagerly():
+        index = int(var.numpy())
+        if index >= 0:
+            var.assign(-1)
+            raise DomainError(_messages[index])
+        return
+    index = var.read_value()
+    var.assign(-1)
+    messages = tf.constant([_MARKER + m for m in _messages] or [""])
+    tf.debugging.Assert(index < 0, [tf.gather(messages, tf.maximum(index, 0))])
+
+
+def domain_error(error):
+    """The ``DomainError`` behind a graph's failed ``assert_all``, or None for another error."""
+    if _MARKER not in error.message:
+        return None
+    detail = error.message.split(_MARKER, 1)[1].split("\n")[0]
+    return DomainError(detail.rstrip("] ").replace("\\'", "'"))
