@@ -6,11 +6,12 @@ address; when the compiled call fails, ``domain_error`` turns TF's error back in
 ``DomainError``.
 
 XLA compiles ``Assert`` to nothing, so inside programs compiled with XLA (``deferred()``,
-entered by the inference library around such calls) a failing check instead records its index
-in a table of messages into a resource variable, which XLA keeps, also inside loops; after the
-call ``raise_recorded()`` raises the ``DomainError``. ``tf.vectorized_map`` drops assertions and
-cannot batch a variable update, so inside a particle-batched body (``collecting()``) the
-per-particle indices are returned as an output and settled once, outside the batch.
+entered by the inference library while tracing them) a failing check instead records its index
+in a table of messages into a resource variable, which XLA keeps, also inside loops; the
+program returns it (``failure_index()``) and ``raise_failure`` raises the ``DomainError``.
+``tf.vectorized_map`` drops assertions and cannot batch a variable update, so inside a
+particle-batched body (``collecting()``) the per-particle indices are returned as an output and
+settled once, outside the batch.
 """
 import contextlib
 
@@ -106,22 +107,24 @@ def record(index):
     var.assign(tf.where(var.read_value() >= 0, var.read_value(), index))
 
 
-def raise_recorded():
-    """After a deferred program ran: raise the ``DomainError`` it recorded, if any (inside an
-    enclosing graph: assert there, unless that graph defers too), and clear the record."""
-    if not _failure or _deferred:
-        return
-    var = _failure[0]
-    if tf.executing_eagerly():
-        index = int(var.numpy())
-        if index >= 0:
-            var.assign(-1)
-            raise DomainError(_messages[index])
-        return
-    index = var.read_value()
-    var.assign(-1)
-    messages = tf.constant([_MARKER + m for m in _messages] or [""])
-    tf.debugging.Assert(index < 0, [tf.gather(messages, tf.maximum(index, 0))])
+def failure_index():
+    """The recorded failure's index, to return from a deferred program (-1: none)."""
+    return _failure[0].read_value() if _failure else tf.constant(-1, tf.int32)
+
+
+def raise_failure(index):
+    """After a deferred program returned ``failure_index()``: raise its ``DomainError``, if any
+    (inside an enclosing graph: assert there, unless that graph defers too), and clear it."""
+    if _deferred:
+        record(index)
+    elif tf.executing_eagerly():
+        if int(index) >= 0:
+            _failure[0].assign(-1)
+            raise DomainError(_messages[int(index)])
+    elif _failure:
+        _failure[0].assign(-1)
+        messages = tf.constant([_MARKER + m for m in _messages] or [""])
+        tf.debugging.Assert(index < 0, [tf.gather(messages, tf.maximum(index, 0))])
 
 
 def domain_error(error):
