@@ -153,7 +153,7 @@ def row(name, gentf_ms, hand):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-nuts", action="store_true")
     parser.add_argument("--peers", default="auto", help="auto | none | comma list of genjax,numpyro")

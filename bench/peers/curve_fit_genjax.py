@@ -102,7 +102,7 @@ def median_ms(fn, repeats):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--quick", action="store_true")
     opts = parser.parse_args()
     repeats = 3 if opts.quick else opts.repeats

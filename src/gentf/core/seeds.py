@@ -1,10 +1,12 @@
 """Stateless seeding and the standard noise behind every random choice.
 
 Every GFI entry point takes ``seed=``: an int, a pair of ints or a shape-[2] integer tensor. The
-same seed gives the same trace, eagerly and under ``tf.function``. Native draws use Philox: in
-graphs by name (XLA's default generator is ~20x slower on CPU, and XLA's Philox stream differs
-from TF's, so ``jit_compile`` changes the numbers), eagerly through TF's default, which on CPU
-is the same Philox stream without the ~2 ms Python detour of naming it. Inside one execution a ``SeedStream`` derives one fresh stateless seed per
+same seed gives the same trace, eagerly and under ``tf.function``. Native draws use TF's
+default algorithm, Philox on CPU, except in programs traced for XLA (``xla_randomness()``,
+entered by the inference library): there Philox is named, because XLA's default generator is
+~20x slower on CPU (naming it elsewhere costs 40 more graph ops per draw, or a ~2 ms Python
+detour eagerly); XLA's Philox stream differs from TF's, so ``jit_compile`` changes the numbers.
+Inside one execution a ``SeedStream`` derives one fresh stateless seed per
 random choice (``fold_in`` of the base seed with a counter), so results do not depend on any
 global state. With ``seed=None`` a base seed is drawn from a global ``tf.random.Generator``;
 ``gentf.seed(n)`` resets that generator, so unseeded programs are reproducible too.
@@ -81,12 +83,24 @@ def standard_uniform(shape, seed, dtype):
 
 
 def _philox():
-    """TF's name for Philox where naming it matters (graphs; see the module docstring)."""
-    return "auto_select" if tf.executing_eagerly() else "philox"
+    """TF's algorithm name: Philox by name for XLA, else the default (see the module docstring)."""
+    return "philox" if _xla and not tf.executing_eagerly() else "auto_select"
+
+
+@contextlib.contextmanager
+def xla_randomness():
+    """Within (tracing a program XLA will compile): native draws name Philox."""
+    global _xla
+    saved, _xla = _xla, True
+    try:
+        yield
+    finally:
+        _xla = saved
 
 
 # --- Threefry-2x32-20 in elementwise ops -------------------------------------------------------
 _vectorizable = False
+_xla = False
 _FOLD, _SPLIT, _DRAW = 0, 1, 2  # domain tags (second counter word): the three uses never collide
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 from ..core import domain
 from ..core.errors import GentfError
 from ..core.nest import decode, encode
-from ..core.seeds import standard_uniform, vectorizable_randomness
+from ..core.seeds import standard_uniform, vectorizable_randomness, xla_randomness
 
 _cache = weakref.WeakKeyDictionary()  # owner -> {key: tf.function}
 
@@ -40,7 +40,7 @@ def cached(owner, key, build, jit_compile):
         body = build()
         if jit_compile:
             def run(*args):
-                with domain.deferred():
+                with domain.deferred(), xla_randomness():
                     out = body(*args)
                 return out, domain.failure_index()
         else:
