@@ -82,6 +82,24 @@ def test_beta_bernoulli_mh():
     check_chain(samples["p"], POST.mean(), POST.std())
 
 
+@gen
+def probit_coin():
+    # z ~ N(0, 1) and p = Phi(z) make p ~ Uniform(0, 1) = Beta(1, 1): the coin model with a
+    # Gaussian prior, as elliptical slice sampling needs; the posterior of p is Beta(8, 4).
+    z = gentf.mvnormal(tf.zeros(1), tf.eye(1)) @ "z"
+    p = 0.5 * (1.0 + tf.math.erf(z[0] / np.sqrt(2.0)))
+    for i in range(len(FLIPS)):
+        bernoulli(p) @ ("flip", i)
+
+
+def test_beta_bernoulli_elliptical_slice():
+    obs = {("flip", i): f for i, f in enumerate(FLIPS)}
+    trace = gentf.generate(probit_coin, (), obs, seed=0)[0]
+    kernel = lambda t, s: gentf.elliptical_slice(t, "z", [0.0], [[1.0]], seed=s)
+    _, samples, _ = gentf.run_chain(kernel, trace, 3000, seed=2)
+    check_chain(stats.norm.cdf(np.reshape(samples["z"], [-1])), POST.mean(), POST.std())
+
+
 def test_nuts_normal_normal():
     _, samples, accepted = gentf.nuts(nn_trace(), SEL, num_samples=1000, num_warmup=300, seed=3)
     check_chain(samples["x"], NN_MEAN, NN_SD)
