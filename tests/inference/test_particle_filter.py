@@ -21,7 +21,7 @@ from gentf.inference.particle_filter import (effective_sample_size, get_log_weig
                                              initialize_particle_filter, log_ml_estimate,
                                              maybe_resample, particle_filter_step, rejuvenate,
                                              sample_unweighted_traces)
-from gentf.testing.stats import assert_mean_close, assert_prob_close
+from gentf.testing.stats import assert_prob_close
 
 FALSE_FAIL = 1e-3
 

@@ -12,7 +12,6 @@ autocorrelations are small for these kernels). Ranks are tested with a chi-squar
 All R replications of a sampler run in ONE compiled graph: ``tf.map_fn`` over per-replication
 seeds of (simulate, run the chain), the chain itself being run_chain's compiled while loop.
 """
-import numpy as np
 import pytest
 import tensorflow as tf
 

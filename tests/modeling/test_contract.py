@@ -1,5 +1,4 @@
 """Contract tier: the reusable GFI check over many generated @gen models (hypothesis)."""
-import numpy as np
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings, strategies as st
 
