@@ -37,20 +37,25 @@ def assert_all(checks):
         base = len(_messages)
         _messages.extend(m for _, m in checks)
         record(tf.where(tf.reduce_all(ok), -1, base + first_bad))
-        return
-    messages = tf.constant([_MARKER + m for _, m in checks])
-    tf.debugging.Assert(tf.reduce_all(ok), [tf.gather(messages, first_bad)])
+    else:
+        _assert(tf.reduce_all(ok), [m for _, m in checks], first_bad)
+
+
+def _assert(ok, messages, index):
+    """A graph assertion of ``ok`` whose message, on failure, is ``messages[index]``."""
+    table = tf.constant([_MARKER + m for m in messages])
+    tf.debugging.Assert(ok, [tf.gather(table, tf.maximum(index, 0))])
 
 
 @contextlib.contextmanager
-def deferred(on=True):
+def deferred():
     """Within (while tracing a program XLA compiles): record failures instead of asserting."""
     global _deferred
-    _deferred += bool(on)
+    _deferred += 1
     try:
         yield
     finally:
-        _deferred -= bool(on)
+        _deferred -= 1
 
 
 @contextlib.contextmanager
@@ -80,16 +85,16 @@ def combined(found):
 
 
 def settle(index, first):
-    """Outside a batched body whose checks got indices from ``first`` on: record ``index``
-    when deferring, else assert it is -1 (raise eagerly)."""
+    """Enforce the failure ``index`` returned by a batched body or deferred program whose checks
+    got indices from ``first`` on: record it when deferring, else assert it is -1 (raise
+    eagerly)."""
     if _deferred:
         record(index)
     elif tf.executing_eagerly():
         if int(index) >= 0:
             raise DomainError(_messages[int(index)])
     elif len(_messages) > first:
-        messages = tf.constant([_MARKER + m for m in _messages[first:]])
-        tf.debugging.Assert(index < 0, [tf.gather(messages, tf.maximum(index - first, 0))])
+        _assert(index < 0, _messages[first:], index - first)
 
 
 def record(index):
@@ -113,18 +118,11 @@ def failure_index():
 
 
 def raise_failure(index):
-    """After a deferred program returned ``failure_index()``: raise its ``DomainError``, if any
-    (inside an enclosing graph: assert there, unless that graph defers too), and clear it."""
-    if _deferred:
-        record(index)
-    elif tf.executing_eagerly():
-        if int(index) >= 0:
-            _failure[0].assign(-1)
-            raise DomainError(_messages[int(index)])
-    elif _failure:
+    """After a deferred program returned ``failure_index()``: clear the record, then ``settle``
+    the index (raise its ``DomainError`` eagerly, assert in an enclosing graph)."""
+    if _failure and not _deferred and not (tf.executing_eagerly() and int(index) < 0):
         _failure[0].assign(-1)
-        messages = tf.constant([_MARKER + m for m in _messages] or [""])
-        tf.debugging.Assert(index < 0, [tf.gather(messages, tf.maximum(index, 0))])
+    settle(index, 0)
 
 
 def domain_error(error):
