@@ -15,7 +15,7 @@ import tensorflow_probability as tfp
 from ..core.choicemap import choicemap
 from ..core.gfi import update
 from ..core.seeds import as_seed, fold_in, split_seed, standard_uniform
-from ._compile import while_loop
+from ._compile import uniform_log, while_loop
 
 tfd = tfp.distributions
 
@@ -27,7 +27,7 @@ def elliptical_slice(trace, addr, mu, cov, seed=None):
     mu, cov = tf.cast(mu, x.dtype), tf.cast(cov, x.dtype)
     prior = tfd.MultivariateNormalTriL(mu, tf.linalg.cholesky(cov))
     nu = prior.sample(seed=s_nu) - mu
-    log_u = tf.math.log(standard_uniform([], s_u, x.dtype))
+    log_u = uniform_log(s_u, x.dtype)
     f = x - mu
 
     def propose(theta):

@@ -34,9 +34,14 @@ def _particle(model, args, observations, proposal, proposal_args, seed):
     return trace, p_weight - tf.cast(q_score, p_weight.dtype)
 
 
-def _particles(model, args, observations, num_samples, proposal, proposal_args, seed, jit_compile):
-    """``(traces, log_normalized_weights, log_ml_estimate)``: traces batched when the model
-    allows (one compiled program: seeds, particles, normalisation), else a list."""
+def importance_sampling(model, args, observations, num_samples, proposal=None, proposal_args=(),
+                        seed=None, jit_compile=True):
+    """Gen.jl's ``importance_sampling``. Returns ``(traces, log_normalized_weights,
+    log_ml_estimate)``; ``traces`` is one batched trace (leading axis = particle; one compiled
+    program: seeds, particles, normalisation) for a static model, a list of traces otherwise. A
+    custom ``proposal`` is called as ``proposal(*proposal_args)`` and must propose every
+    unobserved choice of the model."""
+    args, proposal_args = tuple(args), tuple(proposal_args)
     observations = as_choicemap(observations, "observations")
     key, tensors = static_key(args, observations, proposal_args)
 
@@ -61,16 +66,6 @@ def _normalize(log_w):
     """``(log w - logsumexp(log w), logsumexp(log w) - log N)``."""
     total = tf.reduce_logsumexp(log_w)
     return log_w - total, total - math.log(log_w.shape[0])
-
-
-def importance_sampling(model, args, observations, num_samples, proposal=None, proposal_args=(),
-                        seed=None, jit_compile=True):
-    """Gen.jl's ``importance_sampling``. Returns ``(traces, log_normalized_weights,
-    log_ml_estimate)``; ``traces`` is one batched trace (leading axis = particle) for a static
-    model, a list of traces otherwise. A custom ``proposal`` is called as
-    ``proposal(*proposal_args)`` and must propose every unobserved choice of the model."""
-    return _particles(model, tuple(args), observations, num_samples, proposal, tuple(proposal_args),
-                      seed, jit_compile)
 
 
 def importance_resampling(model, args, observations, num_samples, proposal=None, proposal_args=(),
