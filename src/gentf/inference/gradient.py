@@ -47,39 +47,38 @@ def _log_std_normal(z):
     return -0.5 * tf.reduce_sum(z * z) - 0.5 * math.log(2 * math.pi) * tf.cast(tf.size(z), z.dtype)
 
 
+def _target(trace, selection, who):
+    """The coordinates ``z`` the samplers move and their log density: ``(start, at)``, ``start =
+    (trace, z, log_pi, grad)`` at the trace's own point, ``at(prev, z)`` the same at ``z``. On
+    ``u`` with ``log pi(u)`` (``_unconstrained.evaluate``) when a selected choice may have bounded
+    support; else on ``x`` with ``log p(x)``, the score of ``update(prev, x)``, and its gradient by
+    ``choice_gradients``."""
+    if needs_transform(trace, selection):
+        def at(_, u):
+            new, u, log_pi, grad, _ = evaluate(trace, selection, who, u)
+            return new, u, log_pi, grad
+        return at(trace, None), at
+    values, x, grad = _gradient(trace, selection, who)
+
+    def at(prev, x):
+        new = update(prev, constraints=from_array(values, x))[0]
+        return new, x, new.score, _gradient(new, selection, who)[2]
+    return (trace, x, trace.score, grad), at
+
+
 def hmc(trace, selection, L=10, eps=0.1, seed=None):
     """Hamiltonian Monte Carlo: ``L`` leapfrog steps of size ``eps``, then an accept test (in
     unconstrained coordinates when a selected choice has bounded support)."""
     s_mom, s_acc = tf.unstack(split_seed(as_seed(seed), 2))
-    if needs_transform(trace, selection):
-        return _hmc_unconstrained(trace, selection, L, eps, s_mom, s_acc)
-    values, x, g = _gradient(trace, selection, "hmc")
-    eps = tf.cast(eps, x.dtype)
-    m = standard_normal(tf.shape(x), s_mom, x.dtype)
-    m0_score = _log_std_normal(m)
-    new = trace
-    for _ in range(L):
-        m = m + eps / 2 * g
-        x = x + eps * m
-        new = update(new, constraints=from_array(values, x))[0]
-        _, _, g = _gradient(new, selection, "hmc")
-        m = m + eps / 2 * g
-    alpha = new.score - trace.score + _log_std_normal(-m) - m0_score
-    accepted = uniform_log(s_acc, alpha.dtype) < alpha
-    return choose(accepted, new, trace), accepted
-
-
-def _hmc_unconstrained(trace, selection, L, eps, s_mom, s_acc):
-    """``hmc`` on ``u``: the same leapfrog and accept test with ``log pi(u)`` for ``log p(x)``."""
-    new, u, log_pi0, g, _ = evaluate(trace, selection, "hmc")
-    eps = tf.cast(eps, u.dtype)
-    m = standard_normal(tf.shape(u), s_mom, u.dtype)
+    (new, z, log_pi0, g), at = _target(trace, selection, "hmc")
+    eps = tf.cast(eps, z.dtype)
+    m = standard_normal(tf.shape(z), s_mom, z.dtype)
     m0_score = _log_std_normal(m)
     log_pi = log_pi0
     for _ in range(L):
         m = m + eps / 2 * g
-        u = u + eps * m
-        new, _, log_pi, g, _ = evaluate(trace, selection, "hmc", u)
+        z = z + eps * m
+        new, z, log_pi, g = at(new, z)
         m = m + eps / 2 * g
     alpha = log_pi - log_pi0 + _log_std_normal(-m) - m0_score
     accepted = uniform_log(s_acc, alpha.dtype) < alpha

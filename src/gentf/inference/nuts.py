@@ -38,20 +38,17 @@ def nuts(trace, selection, num_samples=1000, num_warmup=500, step_size=0.1, targ
     def build():
         def run(tensors, seed):
             trace, values = unpack(key, tensors)
+            chain = lambda log_prob, z0, trace_fn: _chain(
+                log_prob, z0, trace_fn, num_samples, num_warmup, step_size, target_accept_prob,
+                max_tree_depth, seed)
             if transform:
-                return _run_unconstrained(trace, selection, num_samples, num_warmup, step_size,
-                                          target_accept_prob, max_tree_depth, seed)
+                return _run_unconstrained(trace, selection, chain)
             x0 = tf.concat([tf.reshape(tf.cast(v, trace.score.dtype), [-1]) for _, v in values.items()], 0)
 
             def log_prob(x):
                 return update(trace, constraints=from_array(values, x))[0].score
 
-            kernel = tfp.mcmc.DualAveragingStepSizeAdaptation(
-                tfp.mcmc.NoUTurnSampler(log_prob, tf.cast(step_size, x0.dtype), max_tree_depth=max_tree_depth),
-                num_adaptation_steps=num_warmup, target_accept_prob=tf.cast(target_accept_prob, x0.dtype))
-            xs, accepted = tfp.mcmc.sample_chain(
-                num_samples, x0, kernel=kernel, num_burnin_steps=num_warmup, seed=seed,
-                trace_fn=lambda _, results: results.inner_results.is_accepted)
+            xs, accepted = chain(log_prob, x0, lambda _, results: results.inner_results.is_accepted)
             last = update(trace, constraints=from_array(values, xs[-1]))[0]
             return last, _rows(values, xs), accepted
         return run
@@ -64,8 +61,17 @@ def nuts(trace, selection, num_samples=1000, num_warmup=500, step_size=0.1, targ
     return out
 
 
-def _run_unconstrained(trace, selection, num_samples, num_warmup, step_size, target_accept_prob,
-                       max_tree_depth, seed):
+def _chain(log_prob, z0, trace_fn, num_samples, num_warmup, step_size, target_accept_prob,
+           max_tree_depth, seed):
+    """TFP's NUTS with dual-averaging step-size adaptation from ``z0``: ``(states, traced)``."""
+    kernel = tfp.mcmc.DualAveragingStepSizeAdaptation(
+        tfp.mcmc.NoUTurnSampler(log_prob, tf.cast(step_size, z0.dtype), max_tree_depth=max_tree_depth),
+        num_adaptation_steps=num_warmup, target_accept_prob=tf.cast(target_accept_prob, z0.dtype))
+    return tfp.mcmc.sample_chain(num_samples, z0, kernel=kernel, num_burnin_steps=num_warmup,
+                                 seed=seed, trace_fn=trace_fn)
+
+
+def _run_unconstrained(trace, selection, chain):
     """The chain on ``u``; each kept state is mapped back to the choices ``x = f(u)``."""
     _, u0, _, _, values = evaluate(trace, selection, "nuts", gradient=False)
     dtype = u0.dtype
@@ -77,11 +83,7 @@ def _run_unconstrained(trace, selection, num_samples, num_warmup, step_size, tar
         x = evaluate(trace, selection, "nuts", u, gradient=False)[4]
         return to_array(x, dtype), results.inner_results.is_accepted
 
-    kernel = tfp.mcmc.DualAveragingStepSizeAdaptation(
-        tfp.mcmc.NoUTurnSampler(log_prob, tf.cast(step_size, dtype), max_tree_depth=max_tree_depth),
-        num_adaptation_steps=num_warmup, target_accept_prob=tf.cast(target_accept_prob, dtype))
-    us, (xs, accepted) = tfp.mcmc.sample_chain(num_samples, u0, kernel=kernel, num_burnin_steps=num_warmup,
-                                               seed=seed, trace_fn=trace_fn)
+    us, (xs, accepted) = chain(log_prob, u0, trace_fn)
     last = evaluate(trace, selection, "nuts", us[-1], gradient=False)[0]
     return last, _rows(values, xs), accepted
 
