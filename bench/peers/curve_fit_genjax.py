@@ -1,4 +1,5 @@
-"""GenJAX peer of bench/curve_fit.py (standalone: no gentf import; run with the genjax venv).
+"""GenJAX peer of bench/curve_fit.py (no gentf import; run with the genjax venv).
+The data, the timing and the JSON report are jax_common.py's.
 
 Workload: y = a + b x + c x^2 at 50 points x = linspace(-1, 1, 50), noise sd 0.05,
 priors a, b, c ~ N(0, 1), float32.
@@ -15,21 +16,13 @@ over --repeats calls, blocking on the results. Prints ONE JSON line {workload: m
 
     python curve_fit_genjax.py [--repeats N] [--quick]
 """
-import argparse
-import json
-import time
-from importlib.metadata import version
-
 import jax
 import jax.numpy as jnp
-import numpy as np
 from genjax import chain, const, gen, normal, sel, seed
 from genjax.inference.mcmc import hmc as genjax_hmc
 
-NOISE = 0.05
-XS = jnp.asarray(np.linspace(-1, 1, 50), jnp.float32)
-YS = jnp.asarray(0.3 - 0.7 * np.linspace(-1, 1, 50) + 0.5 * np.linspace(-1, 1, 50) ** 2
-                 + NOISE * np.random.default_rng(0).standard_normal(50), jnp.float32)
+from jax_common import NOISE, XS, YS, median_ms, options, report
+
 OBS = {"ys": {"obs": YS}}
 
 
@@ -90,22 +83,8 @@ def library_hmc(key):
     return result.traces.get_choices(), result.accepts
 
 
-def median_ms(fn, repeats):
-    jax.block_until_ready(fn())  # warm-up: trace + compile
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
-
-
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--quick", action="store_true")
-    opts = parser.parse_args()
-    repeats = 3 if opts.quick else opts.repeats
+    repeats, quick = options()
     key = jax.random.key(1)
     out = {}
     for n in (1_000, 10_000, 100_000):
@@ -114,8 +93,7 @@ def main():
         out[f"IS {n // 1000}k (traces)"] = median_ms(lambda: whole(key), repeats)
     out["HMC 1050x20"] = median_ms(lambda: hmc(key), repeats)
     out["HMC 1050x20 (genjax.mcmc.hmc)"] = median_ms(lambda: library_hmc(key), repeats)
-    out["versions"] = {p: version(p) for p in ("genjax", "jax", "jaxlib")}
-    print(json.dumps(out), flush=True)
+    report(out, ("genjax", "jax", "jaxlib"))
 
 
 if __name__ == "__main__":

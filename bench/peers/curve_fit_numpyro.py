@@ -1,4 +1,5 @@
-"""NumPyro peer of bench/curve_fit.py (standalone: no gentf import; run with the numpyro venv).
+"""NumPyro peer of bench/curve_fit.py (no gentf import; run with the numpyro venv).
+The data, the timing and the JSON report are jax_common.py's.
 
 Workload: y = a + b x + c x^2 at 50 points x = linspace(-1, 1, 50), noise sd 0.05,
 priors a, b, c ~ N(0, 1), float32.
@@ -16,23 +17,15 @@ Timing as curve_fit.py's median_ms: one warm-up call that compiles, then the med
 
     python curve_fit_numpyro.py [--repeats N] [--quick]    (--quick: 3 repeats, NUTS 100 + 200)
 """
-import argparse
-import json
-import time
-from importlib.metadata import version
-
 import jax
 import jax.numpy as jnp
-import numpy as np
 import numpyro
 import numpyro.distributions as dist
 from numpyro.infer import HMC, MCMC, NUTS, Predictive, init_to_value
 from numpyro.infer.util import log_likelihood
 
-NOISE = 0.05
-XS = jnp.asarray(np.linspace(-1, 1, 50), jnp.float32)
-YS = jnp.asarray(0.3 - 0.7 * np.linspace(-1, 1, 50) + 0.5 * np.linspace(-1, 1, 50) ** 2
-                 + NOISE * np.random.default_rng(0).standard_normal(50), jnp.float32)
+from jax_common import NOISE, XS, YS, median_ms, options, report
+
 INIT = init_to_value(values={"a": 0.0, "b": 0.0, "c": 0.0})
 
 
@@ -69,22 +62,8 @@ def mcmc_runner(kernel, num_warmup, num_samples):
     return run
 
 
-def median_ms(fn, repeats):
-    jax.block_until_ready(fn())  # warm-up: trace + compile
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
-
-
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--quick", action="store_true")
-    opts = parser.parse_args()
-    repeats = 3 if opts.quick else opts.repeats
+    repeats, quick = options()
     key = jax.random.key(1)
     out = {}
     for n in (1_000, 10_000, 100_000):
@@ -94,12 +73,11 @@ def main():
               trajectory_length=None, init_strategy=INIT)
     run = mcmc_runner(hmc, 0, 1050)
     out["HMC 1050x20"] = median_ms(lambda: run(key), repeats)
-    warm, samples = (100, 200) if opts.quick else (500, 1000)
+    warm, samples = (100, 200) if quick else (500, 1000)
     nuts = NUTS(curve, step_size=0.1, adapt_mass_matrix=False, target_accept_prob=0.8, init_strategy=INIT)
     run = mcmc_runner(nuts, warm, samples)
     out[f"NUTS {warm}+{samples}"] = median_ms(lambda: run(key), repeats)
-    out["versions"] = {p: version(p) for p in ("numpyro", "jax", "jaxlib")}
-    print(json.dumps(out), flush=True)
+    report(out, ("numpyro", "jax", "jaxlib"))
 
 
 if __name__ == "__main__":
