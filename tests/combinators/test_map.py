@@ -22,15 +22,6 @@ XS = tf.constant([0.5, -1.0, 2.0], tf.float64)
 SIG = [1.0, 0.5, 2.0]
 
 
-@pytest.fixture
-def eager():
-    """Run every call eagerly, so that kernel bodies can be counted."""
-    gentf.set_auto_compile(False)
-    CALLS.clear()
-    yield CALLS
-    gentf.set_auto_compile(True)
-
-
 def ys(trace):
     return np.array([float(trace[(i, "y")]) for i in range(len(trace.retval))])
 

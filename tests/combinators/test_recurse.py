@@ -8,12 +8,12 @@ from scipy import stats
 import gentf
 from gentf import NoChange, Recurse, bernoulli, gen, normal, select
 
-PRODUCTIONS = []
+CALLS = []
 
 
 @gen
 def production(depth):
-    PRODUCTIONS.append(depth)
+    CALLS.append(depth)
     v = normal(0.0, 1.0) @ "v"
     split = bernoulli(0.6) @ "split" if depth < 2 else False
     return v, [depth + 1, depth + 1] if split else []
@@ -46,14 +46,6 @@ def tree_logp(trace, idx=0, depth=0):
 
 
 FULL = {("production", i, "split"): True for i in range(3)}
-
-
-@pytest.fixture
-def eager():
-    gentf.set_auto_compile(False)
-    PRODUCTIONS.clear()
-    yield PRODUCTIONS
-    gentf.set_auto_compile(True)
 
 
 def test_full_tree_layout_and_score():

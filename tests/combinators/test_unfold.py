@@ -22,15 +22,6 @@ INIT = tf.constant(0.5, tf.float64)
 SIG = tf.constant(0.8, tf.float64)
 
 
-@pytest.fixture
-def eager():
-    """Run every call eagerly, so that kernel bodies can be counted."""
-    gentf.set_auto_compile(False)
-    CALLS.clear()
-    yield CALLS
-    gentf.set_auto_compile(True)
-
-
 def xs(trace):
     return [float(trace[(t, "x")]) for t in range(len(trace.retval))]
 
