@@ -3,13 +3,14 @@ from .core.address import (EmptySelection, Selection, complement, select, select
 from .core.argdiffs import NoChange, UnknownChange
 from .core.choicemap import ChoiceMap, choicemap, from_array, merge, to_array
 from .core.errors import (AddressError, ArgumentError, ConstraintMismatchError, ConstraintTypeError,
-                          DomainError, DuplicateAddressError, GentfError, MissingChoiceError,
-                          NonDifferentiableError, NotInModelError, SelectionTypeError,
-                          UnaddressedCallError, UnvisitedConstraintError)
+                          DomainError, DuplicateAddressError, GentfError, InvolutionError,
+                          MissingChoiceError, NonDifferentiableError, NotInModelError,
+                          SelectionTypeError, UnaddressedCallError, UnvisitedConstraintError)
 from .core.gfi import (GenerativeFunction, Trace, accumulate_param_gradients, assess,
                        choice_gradients, generate, get_args, get_choices, get_gen_fn, get_retval,
                        get_score, project, propose, regenerate, simulate, update)
 from .core.seeds import seed
+from .core.autocompile import set_auto_compile
 from .modeling.distribution import Distribution
 from .modeling.distributions import (bernoulli, beta, beta_uniform, binom, broadcasted_normal,
                                      categorical, cauchy, dirichlet, exponential, gamma, geometric,
@@ -19,16 +20,18 @@ from .modeling.distributions import (bernoulli, beta, beta_uniform, binom, broad
 from .modeling.dsl import GenFunction, gen, splice
 from .modeling.params import (get_param, get_param_grad, get_params, init_param, param, set_param,
                               zero_param_grad)
-from .core.autocompile import set_auto_compile
 from . import testing
 
 # --- combinators (Map, Unfold, Recurse, Switch) ---
 from .combinators import Map, Recurse, Switch, Unfold
 
-# --- inference: MCMC, importance sampling, MAP, chains, diagnostics ---
-from .core.errors import InvolutionError
-from .inference import (elliptical_slice, ess, hmc, importance_resampling, importance_sampling,
-                        map_optimize, mala, mcmc, mh, nuts, particle, rhat, run_chain, to_arviz)
+# --- inference: importance sampling, MCMC, MAP, particle filtering, VI, wake-sleep ---
+from .inference import (ParticleFilterState, black_box_vi, black_box_vimco, effective_sample_size,
+                        elliptical_slice, ess, get_log_weights, get_traces, hmc,
+                        importance_resampling, importance_sampling, initialize_particle_filter,
+                        lecture, lecture_batched, log_ml_estimate, mala, map_optimize,
+                        maybe_resample, mcmc, mh, nuts, particle, particle_filter_step, rejuvenate,
+                        rhat, run_chain, sample_unweighted_traces, to_arviz)
 
 # --- TensorFlow generative functions (TFFunction: graph form and eager form) ---
 from .tf import (EagerTFFunction, GraphTFFunction, TFFunction, get_param_grad_tf_var,
@@ -36,3 +39,38 @@ from .tf import (EagerTFFunction, GraphTFFunction, TFFunction, get_param_grad_tf
 
 # --- learning: parameter updates and supervised training (Gen.jl's ParamUpdate, train!) ---
 from .learning import ADAM, FixedStepGradientDescent, GradientDescent, ParamUpdate, train
+
+__all__ = [
+    # addresses, selections, choice maps, argdiffs, errors, seeds, switches
+    "EmptySelection", "Selection", "complement", "select", "selectall", "NoChange", "UnknownChange",
+    "ChoiceMap", "choicemap", "from_array", "merge", "to_array",
+    "AddressError", "ArgumentError", "ConstraintMismatchError", "ConstraintTypeError", "DomainError",
+    "DuplicateAddressError", "GentfError", "InvolutionError", "MissingChoiceError",
+    "NonDifferentiableError", "NotInModelError", "SelectionTypeError", "UnaddressedCallError",
+    "UnvisitedConstraintError", "seed", "set_auto_compile",
+    # the GFI
+    "GenerativeFunction", "Trace", "accumulate_param_gradients", "assess", "choice_gradients",
+    "generate", "get_args", "get_choices", "get_gen_fn", "get_retval", "get_score", "project",
+    "propose", "regenerate", "simulate", "update",
+    # modeling
+    "Distribution", "bernoulli", "beta", "beta_uniform", "binom", "broadcasted_normal",
+    "categorical", "cauchy", "dirichlet", "exponential", "gamma", "geometric", "inv_gamma",
+    "laplace", "mvnormal", "neg_binom", "normal", "piecewise_uniform", "poisson",
+    "tfp_distribution", "uniform", "uniform_discrete", "GenFunction", "gen", "splice",
+    "get_param", "get_param_grad", "get_params", "init_param", "param", "set_param",
+    "zero_param_grad", "testing",
+    # combinators
+    "Map", "Recurse", "Switch", "Unfold",
+    # inference
+    "ParticleFilterState", "black_box_vi", "black_box_vimco", "effective_sample_size",
+    "elliptical_slice", "ess", "get_log_weights", "get_traces", "hmc", "importance_resampling",
+    "importance_sampling", "initialize_particle_filter", "lecture", "lecture_batched",
+    "log_ml_estimate", "mala", "map_optimize", "maybe_resample", "mcmc", "mh", "nuts", "particle",
+    "particle_filter_step", "rejuvenate", "rhat", "run_chain", "sample_unweighted_traces",
+    "to_arviz",
+    # TensorFlow generative functions
+    "EagerTFFunction", "GraphTFFunction", "TFFunction", "get_param_grad_tf_var", "get_session",
+    "reset_param_grads_tf_op", "runtf",
+    # learning
+    "ADAM", "FixedStepGradientDescent", "GradientDescent", "ParamUpdate", "train",
+]
