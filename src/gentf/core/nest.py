@@ -27,6 +27,12 @@ def encode(obj, comps):
         meta, sub = obj.__tf_flatten__()
         comps.extend(sub)
         return ("custom", type(obj), meta, len(sub))
+    if isinstance(obj, tf.__internal__.CompositeTensor) and not isinstance(obj, tf.Variable):
+        # e.g. a TFP distribution a TFFunction returned: its TypeSpec is the structure
+        leaves = tf.nest.flatten(obj, expand_composites=True)
+        if all(isinstance(t, tf.Tensor) for t in leaves):
+            comps.extend(leaves)
+            return ("composite", obj._type_spec, len(leaves))
     return ("S", obj)
 
 
@@ -49,5 +55,8 @@ def decode(code, comps, i=0):
     if tag == "custom":
         _, cls, meta, n = code
         return cls.__tf_unflatten__(meta, comps[i:i + n]), i + n
+    if tag == "composite":
+        _, spec, n = code
+        return tf.nest.pack_sequence_as(spec, comps[i:i + n], expand_composites=True), i + n
     return code[1], i
 
