@@ -4,8 +4,9 @@ from .core.argdiffs import NoChange, UnknownChange
 from .core.choicemap import ChoiceMap, choicemap, from_array, merge, to_array
 from .core.errors import (AddressError, ArgumentError, ConstraintMismatchError, ConstraintTypeError,
                           DomainError, DuplicateAddressError, GentfError, InvolutionError,
-                          MissingChoiceError, NonDifferentiableError, NotInModelError,
-                          SelectionTypeError, UnaddressedCallError, UnvisitedConstraintError)
+                          MissingChoiceError, NonDifferentiableError, NotASubmapError,
+                          NotInModelError, SelectionTypeError, UnaddressedCallError,
+                          UnvisitedConstraintError)
 from .core.gfi import (GenerativeFunction, Trace, accumulate_param_gradients, assess,
                        choice_gradients, generate, get_args, get_choices, get_gen_fn, get_retval,
                        get_score, project, propose, regenerate, simulate, update)
@@ -46,7 +47,7 @@ __all__ = [
     "ChoiceMap", "choicemap", "from_array", "merge", "to_array",
     "AddressError", "ArgumentError", "ConstraintMismatchError", "ConstraintTypeError", "DomainError",
     "DuplicateAddressError", "GentfError", "InvolutionError", "MissingChoiceError",
-    "NonDifferentiableError", "NotInModelError", "SelectionTypeError", "UnaddressedCallError",
+    "NonDifferentiableError", "NotASubmapError", "NotInModelError", "SelectionTypeError", "UnaddressedCallError",
     "UnvisitedConstraintError", "seed", "set_auto_compile",
     # the GFI
     "GenerativeFunction", "Trace", "accumulate_param_gradients", "assess", "choice_gradients",

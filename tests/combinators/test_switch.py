@@ -86,3 +86,61 @@ def test_errors():
 def test_contract():
     gentf.testing.check_gfi_contract(SW, (0, MU), new_args=(0, MU * 2.0))
     gentf.testing.check_gfi_contract(SW, (1, MU), new_args=(0, MU))
+
+
+@gen
+def narrow(mu):
+    x = normal(mu, 1.0) @ "x"
+    normal(x, 0.5) @ "w"
+    return x
+
+
+@gen
+def wide(mu):
+    x = normal(mu, 2.0) @ "x"
+    return normal(x, 1.0) @ "y"
+
+
+SHARED = Switch(narrow, wide)
+
+
+def _logn(v, m, s):
+    return stats.norm.logpdf(v, m, s)
+
+
+@pytest.mark.parametrize("call", [1, 2])  # the second call runs auto-compiled
+def test_update_changed_branch_keeps_shared_addresses(call):
+    """Gen.jl: the previous choices merged with the constraints constrain the new branch; "x"
+    (in both branches) keeps its value, "w" (only in the old one) is discarded, "y" constrained."""
+    trace = gentf.simulate(SHARED, (0, MU), seed=11)
+    x, w_old = float(trace["x"]), float(trace["w"])
+    new, weight, retdiff, discard = gentf.update(trace, (1, MU), (UnknownChange, NoChange), {"y": 0.3})
+    assert float(new["x"]) == x and float(new["y"]) == 0.3
+    assert sorted(new.get_choices().addresses()) == [("x",), ("y",)]
+    expected = _logn(x, 0.5, 2.0) + _logn(0.3, x, 1.0) - _logn(x, 0.5, 1.0) - _logn(w_old, x, 0.5)
+    np.testing.assert_allclose(weight, expected, rtol=1e-10)
+    np.testing.assert_allclose(new.score, _logn(x, 0.5, 2.0) + _logn(0.3, x, 1.0), rtol=1e-10)
+    assert discard == gentf.choicemap({"w": w_old}) and retdiff is UnknownChange
+    # the reverse move with the discard returns the old trace, with the opposite weight
+    back, w_back, _, discard_back = gentf.update(new, (0, MU), (UnknownChange, NoChange), discard)
+    assert back.get_choices() == trace.get_choices()
+    np.testing.assert_allclose(w_back, -weight, rtol=1e-10)
+    assert discard_back == gentf.choicemap({"y": 0.3})
+
+
+def test_update_changed_branch_constraint_overrides_shared_value():
+    trace = gentf.simulate(SHARED, (0, MU), seed=12)
+    x, w_old = float(trace["x"]), float(trace["w"])
+    new, weight, _, discard = gentf.update(trace, (1, MU), (UnknownChange, NoChange), {"x": 1.0}, seed=3)
+    y = float(new["y"])  # drawn from the prior: it contributes nothing to the weight
+    assert float(new["x"]) == 1.0
+    np.testing.assert_allclose(weight, _logn(1.0, 0.5, 2.0) - _logn(x, 0.5, 1.0) - _logn(w_old, x, 0.5),
+                               rtol=1e-10)
+    np.testing.assert_allclose(new.score, _logn(1.0, 0.5, 2.0) + _logn(y, 1.0, 1.0), rtol=1e-10)
+    assert discard == gentf.choicemap({"x": x, "w": w_old})
+
+
+def test_update_changed_branch_rejects_constraint_the_new_branch_never_visits():
+    trace = gentf.simulate(SHARED, (0, MU), seed=13)
+    with pytest.raises(gentf.UnvisitedConstraintError, match="'w'"):
+        gentf.update(trace, (1, MU), (UnknownChange, NoChange), {"w": 0.1})

@@ -77,3 +77,25 @@ def test_constraints_must_be_a_choicemap_or_dict():
         return None
     with pytest.raises(gentf.ConstraintTypeError, match="constraints"):
         gentf.generate(f, (), [1, 2])
+
+
+def test_get_submap_of_a_value_is_a_named_error():
+    cm = gentf.choicemap({"a": 1.0, ("b", 1): 2.0})
+    with pytest.raises(gentf.NotASubmapError, match="'a'"):
+        cm.get_submap("a")
+    with pytest.raises(gentf.AddressError, match=r"\('b', 1\)"):
+        cm.get_submap(("b", 1))
+    assert cm.get_submap("b") == gentf.choicemap({1: 2.0})
+
+
+def test_value_constraint_at_a_call_address_is_an_error():
+    @gentf.gen
+    def inner():
+        return gentf.normal(0.0, 1.0) @ "z"
+
+    @gentf.gen
+    def outer():
+        return inner() @ "a"
+
+    with pytest.raises(gentf.UnvisitedConstraintError, match="'a'"):
+        gentf.generate(outer, (), {"a": 1.0})

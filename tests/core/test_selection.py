@@ -24,3 +24,15 @@ def test_selection_type_errors_name_the_argument():
         gentf.project(object.__new__(gentf.Trace), ["a"])
     with pytest.raises(gentf.SelectionTypeError):
         complement("a")
+
+
+def test_membership_follows_gen_jl_in():
+    """Gen.jl: ``x in select(x => y => z)`` is false (only the path x/y/z and below is selected)
+    and ``addr in complement(s)`` is ``!(addr in s)``, so "x" is in the complement."""
+    s = select(("x", "y", "z"))
+    assert "x" not in s and ("x", "y") not in s
+    assert ("x", "y", "z") in s and ("x", "y", "z", 1) in s
+    c = complement(s)
+    assert "x" in c and ("x", "y") in c and "other" in c
+    assert ("x", "y", "z") not in c and ("x", "y", "z", 1) not in c
+    assert ("x", "y", "z") in complement(c)

@@ -149,3 +149,28 @@ def test_batched_trace_stores_arguments_and_observations_once(jit_compile):
         assert float(one["slope"]) == float(traces["slope"][i])
     some = gentf.particle(traces, tf.constant([3, 5]))  # a batch of two: still shares ys
     assert some["slope"].shape == (2,) and some["ys"].shape == (3,) and some.shared == traces.shared
+
+
+def test_gen_jl_positional_call_forms():
+    """Gen.jl's orders ``(model, args, obs, proposal, proposal_args, n)`` and ``(model, args,
+    obs, n)`` are the keyword form's calls (same seed, same numbers)."""
+    by_keyword = gentf.importance_sampling(normal_normal, (), {"y": 1.0}, num_samples=300,
+                                           proposal=wide_proposal, proposal_args=(), seed=7)
+    positional = gentf.importance_sampling(normal_normal, (), {"y": 1.0}, wide_proposal, (), 300, seed=7)
+    np.testing.assert_array_equal(positional[0]["x"], by_keyword[0]["x"])
+    np.testing.assert_array_equal(positional[1], by_keyword[1])
+    _check(np.asarray(positional[0]["x"]), positional[1], positional[2], NN_MEAN, NN_SD, NN_LOG_ML)
+    internal = gentf.importance_sampling(normal_normal, (), {"y": 1.0}, 300, seed=7)
+    np.testing.assert_array_equal(internal[1], gentf.importance_sampling(
+        normal_normal, (), {"y": 1.0}, num_samples=300, seed=7)[1])
+    trace, log_ml = gentf.importance_resampling(normal_normal, (), {"y": 1.0}, wide_proposal, (), 300, seed=7)
+    again, log_ml_kw = gentf.importance_resampling(normal_normal, (), {"y": 1.0}, num_samples=300,
+                                                   proposal=wide_proposal, seed=7)
+    assert float(trace["x"]) == float(again["x"]) and float(log_ml) == float(log_ml_kw)
+
+
+def test_call_form_errors_are_named():
+    with pytest.raises(gentf.ArgumentError, match="num_samples"):
+        gentf.importance_sampling(normal_normal, (), {"y": 1.0}, wide_proposal, ())
+    with pytest.raises(gentf.ArgumentError, match="twice"):
+        gentf.importance_sampling(normal_normal, (), {"y": 1.0}, 10, num_samples=10)

@@ -33,7 +33,7 @@ from ..core.address import show, subselection_at, to_path
 from ..core.argdiffs import NoChange, UnknownChange, all_unchanged
 from ..core.choicemap import ChoiceMap
 from ..core.errors import AddressError, ArgumentError, UnvisitedConstraintError
-from ..core.gfi import GenerativeFunction, Trace
+from ..core.gfi import GenerativeFunction, Trace, unvisited_dropped
 from ..core.nest import decode, encode
 from ..core.seeds import SeedStream
 from ..modeling.distribution import Distribution
@@ -50,13 +50,19 @@ def check_kernel(kernel, combinator):
 
 
 def submap(cm, path):
-    """``cm`` below ``path`` (``cm`` itself for the empty path)."""
-    return cm.get_submap(path) if path else cm
+    """``cm`` below ``path`` (``cm`` itself for the empty path; empty where a value sits there,
+    which ``check_constraint_keys`` reports)."""
+    if not path:
+        return cm
+    return ChoiceMap() if cm.has_value(path) else cm.get_submap(path)
 
 
 def check_constraint_keys(constraints, valid, gen_fn, prefix=()):
     """Each entry of ``constraints`` (the constraints below ``prefix``) must be a submap at a
-    key with ``valid(key)``: a combinator makes no random choice of its own."""
+    key with ``valid(key)``: a combinator makes no random choice of its own (not checked inside
+    ``unvisited_constraints_dropped()``)."""
+    if unvisited_dropped():
+        return
     for key, _ in constraints.get_values_shallow():
         raise UnvisitedConstraintError(
             f"constraint at address {show(prefix + (key,))}: {gen_fn!r} calls a generative function "

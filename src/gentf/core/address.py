@@ -4,7 +4,10 @@ An address is a key (``str`` or ``int``) or a tuple of keys: the tuple ``("y", 3
 hierarchical path "y" then 3. Internally every address is normalised to a tuple *path*.
 
 A selection is a set of addresses closed under extension: if ``a`` is selected then every
-address below ``a`` (``a + rest``) is selected too, as in Gen.jl.
+address below ``a`` (``a + rest``) is selected too, as in Gen.jl. Membership follows Gen.jl's
+``in``: ``a in select(p)`` when ``p`` is ``a`` or a prefix of ``a`` (so ``"x"`` is not in
+``select(("x", "y"))``: only ``x/y`` and below is), and ``a in complement(s)`` exactly when
+``a not in s`` (so ``"x"`` is in ``complement(select(("x", "y")))``).
 """
 import numpy as np
 
@@ -137,6 +140,9 @@ class AddressSelection(Selection):
 class ComplementSelection(Selection):
     def __init__(self, inner):
         self._inner = check_selection(inner)
+
+    def __contains__(self, addr):
+        return addr not in self._inner
 
     def get_subselection(self, key):
         return complement(self._inner.get_subselection(key))

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from .address import show, to_path
-from .errors import AddressError, ConstraintTypeError
+from .errors import AddressError, ConstraintTypeError, NotASubmapError
 
 
 def _sort_key(key):
@@ -48,9 +48,16 @@ class ChoiceMap:
         return isinstance(self._node(to_path(addr)), ChoiceMap)
 
     def get_submap(self, addr):
-        """The choice map below ``addr`` (empty if there is none)."""
-        node = self._node(to_path(addr))
-        return node if isinstance(node, ChoiceMap) else ChoiceMap()
+        """The choice map below ``addr`` (empty if there is none). A value at ``addr`` is a
+        ``NotASubmapError``: read it with ``cm[addr]``."""
+        path = to_path(addr)
+        node = self._node(path)
+        if node is None:
+            return ChoiceMap()
+        if not isinstance(node, ChoiceMap):
+            raise NotASubmapError(f"get_submap: the choice map holds a value, not a submap, at address "
+                                  f"{show(path)} (read it with cm[{show(path)}])")
+        return node
 
     def get_values_shallow(self):
         """``(key, value)`` pairs of the values directly at this level."""

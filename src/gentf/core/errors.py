@@ -16,6 +16,10 @@ class DuplicateAddressError(AddressError):
     """The same address was traced twice in one execution."""
 
 
+class NotASubmapError(AddressError):
+    """``get_submap(addr)`` of a choice map that holds a value, not a submap, at ``addr``."""
+
+
 class UnvisitedConstraintError(AddressError):
     """A constraint was given at an address the model never visits."""
 

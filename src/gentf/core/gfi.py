@@ -20,6 +20,7 @@ Weights, exactly as in Gen.jl (``u`` are constraints, ``t'`` the new choices):
   removed choices contribute nothing.
 - ``project``:    ``log p`` of the selected choices (sum of their scores).
 """
+import contextlib
 import threading
 
 import numpy as np
@@ -61,6 +62,24 @@ class handler_scope:
     def __exit__(self, *exc):
         _state.stack.pop()
         return False
+
+
+@contextlib.contextmanager
+def unvisited_constraints_dropped():
+    """Within: a constraint at an address the callee never visits is ignored, as Gen.jl's
+    ``generate`` does, instead of an ``UnvisitedConstraintError``. Only for constraints gentf
+    builds itself (Switch carrying the previous branch's values into a new branch)."""
+    saved = getattr(_state, "drop_unvisited", False)
+    _state.drop_unvisited = True
+    try:
+        yield
+    finally:
+        _state.drop_unvisited = saved
+
+
+def unvisited_dropped():
+    """True inside ``unvisited_constraints_dropped()``."""
+    return getattr(_state, "drop_unvisited", False)
 
 
 class PendingCall:
@@ -313,6 +332,6 @@ def get_gen_fn(trace):
 def reject_constraints(constraints, where):
     """For generative functions with no random choices: any constraint is an error."""
     cm = as_choicemap(constraints)
-    if not cm.is_empty():
+    if not cm.is_empty() and not unvisited_dropped():
         first = cm.addresses()[0]
         raise ConstraintTypeError(f"{where} makes no random choices; got a constraint at {show(first)}")

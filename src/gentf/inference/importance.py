@@ -13,13 +13,21 @@ Particles are a batch dimension: one compiled ``tf.vectorized_map`` over per-par
 ``generate`` returns ONE trace whose every leaf has a leading axis of length ``num_samples``.
 A model whose structure depends on random values cannot be batched; it falls back to an eager
 loop and returns a list of traces.
+
+Call forms: Gen.jl's positional orders, told apart by the type of the fourth argument (as
+Julia's methods are), and keywords:
+
+    importance_sampling(model, args, observations, num_samples)
+    importance_sampling(model, args, observations, proposal, proposal_args, num_samples)
+    importance_sampling(model, args, observations, num_samples=..., proposal=..., proposal_args=...)
 """
 import math
 
 import tensorflow as tf
 
 from ..core.choicemap import as_choicemap, merge
-from ..core.gfi import generate, propose
+from ..core.errors import ArgumentError
+from ..core.gfi import GenerativeFunction, generate, propose
 from ..core.seeds import as_seed, split_seed
 from ._compile import particle, run_compiled, static_key, unpack, vectorize
 
@@ -34,14 +42,38 @@ def _particle(model, args, observations, proposal, proposal_args, seed):
     return trace, p_weight - tf.cast(q_score, p_weight.dtype)
 
 
-def importance_sampling(model, args, observations, num_samples, proposal=None, proposal_args=(),
-                        seed=None, jit_compile=True):
-    """Gen.jl's ``importance_sampling``. Returns ``(traces, log_normalized_weights,
-    log_ml_estimate)``; ``traces`` is one batched trace (leading axis = particle; one compiled
-    program: seeds, particles, normalisation) for a static model, a list of traces otherwise. A
-    custom ``proposal`` is called as ``proposal(*proposal_args)`` and must propose every
-    unobserved choice of the model."""
-    args, proposal_args = tuple(args), tuple(proposal_args)
+def _call_form(where, positional, num_samples, proposal, proposal_args):
+    """``(num_samples, proposal, proposal_args)`` from the arguments after ``observations``:
+    ``(proposal, proposal_args, num_samples)`` when the first is a generative function (Gen.jl's
+    order with a proposal), else ``(num_samples[, proposal[, proposal_args]])``; keywords fill
+    the rest."""
+    names = ("num_samples", "proposal", "proposal_args")
+    if positional and isinstance(positional[0], GenerativeFunction):
+        names = ("proposal", "proposal_args", "num_samples")
+    if len(positional) > 3:
+        raise ArgumentError(f"{where}: too many positional arguments ({3 + len(positional)})")
+    given = dict(num_samples=num_samples, proposal=proposal, proposal_args=proposal_args)
+    for name, value in zip(names, positional):
+        if name != "proposal_args" and given[name] is not None:
+            raise ArgumentError(f"{where}: {name} given twice")
+        given[name] = value
+    if not isinstance(given["num_samples"], int) or isinstance(given["num_samples"], bool):
+        raise ArgumentError(f"{where}: num_samples must be an int, got {given['num_samples']!r}")
+    if given["proposal"] is not None and not isinstance(given["proposal"], GenerativeFunction):
+        raise ArgumentError(f"{where}: the proposal {given['proposal']!r} is not a generative function")
+    return given["num_samples"], given["proposal"], tuple(given["proposal_args"])
+
+
+def importance_sampling(model, args, observations, *positional, num_samples=None, proposal=None,
+                        proposal_args=(), seed=None, jit_compile=True):
+    """Gen.jl's ``importance_sampling`` (call forms: see the module docstring). Returns
+    ``(traces, log_normalized_weights, log_ml_estimate)``; ``traces`` is one batched trace
+    (leading axis = particle; one compiled program: seeds, particles, normalisation) for a static
+    model, a list of traces otherwise. A custom ``proposal`` is called as
+    ``proposal(*proposal_args)`` and must propose every unobserved choice of the model."""
+    num_samples, proposal, proposal_args = _call_form("importance_sampling", positional, num_samples,
+                                                      proposal, proposal_args)
+    args = tuple(args)
     observations = as_choicemap(observations, "observations")
     key, tensors = static_key(args, observations, proposal_args)
 
@@ -68,13 +100,17 @@ def _normalize(log_w):
     return log_w - total, total - math.log(log_w.shape[0])
 
 
-def importance_resampling(model, args, observations, num_samples, proposal=None, proposal_args=(),
-                          seed=None, jit_compile=True):
-    """Gen.jl's ``importance_resampling``: draw ``num_samples`` weighted particles, return one
-    chosen with probability proportional to its weight, and ``log_ml_estimate``."""
+def importance_resampling(model, args, observations, *positional, num_samples=None, proposal=None,
+                          proposal_args=(), seed=None, jit_compile=True):
+    """Gen.jl's ``importance_resampling`` (call forms as ``importance_sampling``): draw
+    ``num_samples`` weighted particles, return one chosen with probability proportional to its
+    weight, and ``log_ml_estimate``."""
+    num_samples, proposal, proposal_args = _call_form("importance_resampling", positional, num_samples,
+                                                      proposal, proposal_args)
     s1, s2 = tf.unstack(split_seed(as_seed(seed), 2))
-    traces, log_w, log_ml = importance_sampling(model, args, observations, num_samples, proposal,
-                                                proposal_args, s1, jit_compile)
+    traces, log_w, log_ml = importance_sampling(model, args, observations, num_samples=num_samples,
+                                                proposal=proposal, proposal_args=proposal_args,
+                                                seed=s1, jit_compile=jit_compile)
     i = tf.random.stateless_categorical(log_w[None], 1, s2)[0, 0]
     if isinstance(traces, list):
         return traces[int(i)], log_ml

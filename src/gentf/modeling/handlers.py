@@ -11,6 +11,7 @@ from ..core.choicemap import ChoiceMap
 from ..core.domain import assert_all
 from ..core.errors import (ConstraintMismatchError, DuplicateAddressError, MissingChoiceError,
                            UnvisitedConstraintError)
+from ..core.gfi import unvisited_dropped
 from ..core.nest import is_tensor_like
 from ..core.seeds import SeedStream
 from .distribution import Distribution
@@ -135,7 +136,7 @@ class GenerateHandler(Handler):
         return value, dist.logpdf(value, *args)
 
     def call(self, path, gen_fn, args):
-        sub = self.constraints.get_submap(path)
+        sub = constraints_below(self.constraints, path, gen_fn)
         trace, weight = gen_fn._generate(args, sub, self.child_seeds(), require_all=self.require_all)
         self.weights.append(weight)
         return trace
@@ -172,7 +173,7 @@ class UpdateHandler(Handler):
 
     def call(self, path, gen_fn, args):
         prev = self.prev.get(path)
-        sub = self.constraints.get_submap(path)
+        sub = constraints_below(self.constraints, path, gen_fn)
         if isinstance(prev, CallRecord) and prev.trace.gen_fn is gen_fn:
             diffs = call_argdiffs(prev.trace.args, args)
             trace, weight, _, discard = gen_fn._update(prev.trace, args, diffs, sub, self.child_seeds())
@@ -228,8 +229,22 @@ class RegenerateHandler(Handler):
         pass
 
 
+def constraints_below(constraints, path, gen_fn):
+    """The constraints of the call of ``gen_fn`` at ``path``; a value there is an error (it
+    constrains no choice), or ignored inside ``unvisited_constraints_dropped()``."""
+    if constraints.has_value(path):
+        if unvisited_dropped():
+            return ChoiceMap()
+        raise UnvisitedConstraintError(f"constraint at address {show(path)}: {gen_fn!r} is called there, "
+                                       f"not a distribution; constrain the addresses below it")
+    return constraints.get_submap(path)
+
+
 def check_visited(constraints, records, gen_fn):
-    """Every constraint must sit at a visited choice or below a visited call."""
+    """Every constraint must sit at a visited choice or below a visited call (unless inside
+    ``unvisited_constraints_dropped()``)."""
+    if unvisited_dropped():
+        return
     for path, _ in constraints.items():
         rec = records.get(path)
         if isinstance(rec, ChoiceRecord):
