@@ -75,3 +75,8 @@ __all__ = [
     # learning
     "ADAM", "FixedStepGradientDescent", "GradientDescent", "ParamUpdate", "train",
 ]
+
+# --- deep generative models: TFP distribution objects as choices, amortised VI with model learning ---
+from .modeling.tfp_choices import tfp_choice
+from .inference.amortized import SVI, svi
+__all__ += ["tfp_choice", "SVI", "svi"]
