@@ -59,7 +59,10 @@ def api_entries():
     global _entries
     if _entries is not None:
         return _entries
-    import gentf
+    import warnings
+    with warnings.catch_warnings():    # TFP's import-time distutils DeprecationWarning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import gentf
     found = {area: [] for area, _ in AREAS}
     found["other"] = []
     for name in public_names(gentf):

@@ -1,8 +1,8 @@
 """The documentation: every Python block of the guides runs, and the site builds strictly.
 
 - ``test_snippets[page]``: the fenced ```` ```python ```` blocks of ``docs/<page>.md`` run in
-  order, in one namespace per page (a fresh subprocess per page, so pages cannot lean on each
-  other or on the test process). A block that must not run carries the visible marker
+  order, in one namespace per page (all pages in one subprocess, so TensorFlow is imported
+  once; a page cannot see another page's names). A block that must not run carries the visible marker
   ``<!-- docs-test: skip -->`` on the line before its fence; the test counts them.
 - ``test_mkdocs_build_strict``: ``mkdocs build --strict`` into a temporary folder (warnings,
   broken links and unresolved cross-references are errors).
@@ -45,34 +45,46 @@ def guide_pages():
 
 
 RUNNER = r"""
-import os, sys, json, time
+import json, os, sys, time, traceback
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-blocks = json.load(open(sys.argv[1]))
-ns = {"__name__": "__docs__"}
-for line, code, skipped in blocks:
-    if skipped:
-        continue
-    start = time.perf_counter()
-    try:
-        exec(compile(code, f"{sys.argv[2]}:{line}", "exec"), ns)
-    except BaseException:
-        print(f"\n*** the block at {sys.argv[2]}:{line} failed ***", file=sys.stderr)
-        raise
-    print(f"[docs-test] {sys.argv[2]}:{line} {time.perf_counter() - start:.2f} s", file=sys.stderr)
+pages = json.load(open(sys.argv[1]))
+results = {}
+for page, blocks in pages.items():
+    ns = {"__name__": "__docs__"}          # one namespace per page
+    start, error = time.perf_counter(), None
+    for line, code, skipped in blocks:
+        if skipped:
+            continue
+        try:
+            exec(compile(code, f"{page}:{line}", "exec"), ns)
+        except BaseException:
+            error = f"the block at {page}:{line} failed:\n" + traceback.format_exc()
+            break
+    results[page] = dict(error=error, seconds=time.perf_counter() - start)
+json.dump(results, open(sys.argv[2], "w"))
 """
 
 
-@pytest.mark.parametrize("page", guide_pages(), ids=lambda p: str(p.relative_to(DOCS)))
-def test_snippets(page, tmp_path):
+@pytest.fixture(scope="module")
+def snippet_results(tmp_path_factory):
+    """Run every page's blocks in ONE subprocess (TensorFlow is imported once), each page in a
+    fresh namespace, in order; ``{page: {"error": str | None, "seconds": float}}``."""
     import json
-    blocks = python_blocks(page)
-    (tmp_path / "blocks.json").write_text(json.dumps(blocks))
-    (tmp_path / "run.py").write_text(RUNNER)
+    tmp = tmp_path_factory.mktemp("docs")
+    pages = {str(p.relative_to(ROOT)): python_blocks(p) for p in guide_pages()}
+    (tmp / "blocks.json").write_text(json.dumps(pages))
+    (tmp / "run.py").write_text(RUNNER)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
-    proc = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path / "blocks.json"),
-                           str(page.relative_to(ROOT))], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, f"{page.name}: a snippet failed\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    proc = subprocess.run([sys.executable, str(tmp / "run.py"), str(tmp / "blocks.json"), str(tmp / "out.json")],
+                          cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"the snippet runner crashed\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    return json.loads((tmp / "out.json").read_text())
+
+
+@pytest.mark.parametrize("page", guide_pages(), ids=lambda p: str(p.relative_to(DOCS)))
+def test_snippets(page, snippet_results):
+    result = snippet_results[str(page.relative_to(ROOT))]
+    assert result["error"] is None, result["error"]
 
 
 def test_skip_markers_are_rare():
