@@ -73,10 +73,13 @@ def api_entries():
             continue
         documented, module = _defining(obj)
         area = next((a for a, prefixes in AREAS if module.startswith(prefixes)), "other")
-        if documented is obj or not module.startswith("gentf") or not documented.__doc__:
-            path, heading = f"gentf.{name}", None
-        else:   # a public instance: document its class under the public name
+        if module.startswith("gentf") and (documented is obj or documented.__doc__):
+            # the defining module's path: ``gentf.mh`` as an alias would resolve to the
+            # *module* gentf.inference.mh, which the function shadows only at run time; a
+            # public instance (``normal``) is documented by its class under its public name
             path, heading = f"{module}.{documented.__qualname__}", name
+        else:
+            path, heading = f"gentf.{name}", None
         found[area].append(((module, _line(documented)), name, path, heading))
     _entries = {a: [e[1:] for e in sorted(v, key=lambda e: e[0])] for a, v in found.items()}
     return _entries
