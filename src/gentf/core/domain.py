@@ -12,8 +12,20 @@ program returns it (``failure_index()``) and ``raise_failure`` raises the ``Doma
 ``tf.vectorized_map`` drops assertions and cannot batch a variable update, so inside a
 particle-batched body (``collecting()``) the per-particle indices are returned as an output and
 settled once, outside the batch.
+
+Observed values are checked by the same mechanism (``check``): a NaN constraint, or a
+``bernoulli`` constraint other than a bool, 0 or 1, is a ``DomainError`` naming the address, as
+Pyro's ``validate_args``. ``set_validate_args(False)`` turns every check off (arguments and
+observations; an invalid argument then gives NaN scores).
+
+Trial points of line searches and proposals (``rejecting()``, entered by ``map_optimize``,
+``hmc``, ``mala`` and ``elliptical_slice`` around the points they try): a failed check does not
+raise; the body's score and weight become ``-inf`` (``guard``), so the point is rejected, as
+Gen.jl rejects a step whose log density is ``-Inf``. A domain error at a point the algorithm
+accepts is still raised, by the GFI calls made outside the scope.
 """
 import contextlib
+import math
 
 import tensorflow as tf
 
@@ -24,6 +36,68 @@ _messages = []     # index -> message of every deferred check traced so far
 _deferred = 0      # > 0 while tracing a program XLA will compile
 _collectors = []   # (graph, list of index tensors) per enclosing particle-batched body
 _failure = []      # [tf.Variable]: the first failed check's index, -1 when none
+_validate = True   # set_validate_args
+_rejecting = 0     # > 0 inside rejecting(): failed checks give a -inf score instead of an error
+
+
+def set_validate_args(enabled):
+    """Turn the domain checks of distribution arguments and observed values on (the default)
+    or off. Compiled GFI calls are cached per setting; inference programs compiled earlier keep
+    the setting they were traced with."""
+    global _validate
+    _validate = bool(enabled)
+
+
+def validating():
+    """Are domain checks on (``set_validate_args``)?"""
+    return _validate
+
+
+@contextlib.contextmanager
+def rejecting():
+    """Within: a body whose checks fail gets score and weight ``-inf`` instead of an error."""
+    global _rejecting
+    _rejecting += 1
+    try:
+        yield
+    finally:
+        _rejecting -= 1
+
+
+def is_rejecting():
+    return _rejecting > 0
+
+
+def mode():
+    """The settings that change what a traced body does with its checks (a cache key part)."""
+    return (_validate, _rejecting > 0)
+
+
+def check(checks, pending=None):
+    """Enforce ``(bool tensor, message)`` checks (every element must be True). Eagerly: raise
+    ``DomainError`` with the first failing message. In a graph, or inside ``rejecting()``:
+    append ``(condition, message)`` to ``pending`` for the body's one ``assert_all`` (or its
+    ``guard``), or assert at once when there is no ``pending`` list. Nothing when validation is
+    off."""
+    if not _validate:
+        return
+    for cond, message in checks:
+        cond = tf.reduce_all(cond)
+        if pending is not None and (_rejecting or not tf.executing_eagerly()):
+            pending.append((cond, message))
+        elif tf.executing_eagerly():
+            if not bool(cond):
+                raise DomainError(message)
+        else:
+            assert_all([(cond, message)])
+
+
+def guard(checks, value):
+    """``value`` where every check holds, else ``-inf`` (the score of a rejected trial point)."""
+    if not checks:
+        return value
+    ok = tf.reduce_all(tf.stack([c for c, _ in checks]))
+    return tf.where(ok, value, tf.constant(-math.inf, value.dtype))
 
 
 def assert_all(checks):

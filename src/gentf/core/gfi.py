@@ -27,9 +27,11 @@ import numpy as np
 import tensorflow as tf
 
 from . import autocompile
+from . import domain
 from .address import check_selection, show, to_path
 from .argdiffs import NoChange, UnknownChange
 from .choicemap import as_choicemap, pack, unpack
+from .dtypes import default_float
 from .errors import ConstraintTypeError, UnaddressedCallError
 from .nest import decode, encode, is_tensor_like
 from .seeds import SeedStream, as_seed
@@ -191,7 +193,7 @@ def _dispatch(fn, method, static, args, tensors, body):
     """Run ``body(args, tensors)``, compiled by ``autocompile`` when the call repeats."""
     comps = []
     code = encode(args, comps)
-    key = (method, code, static)
+    key = (method, code, static, domain.mode(), default_float())  # trace-time settings too
     try:
         hash(key)
     except TypeError:  # an unhashable static argument: no caching

@@ -32,6 +32,16 @@ def retval_dot(retval, retval_grad):
     return tf.add_n(terms) if terms else 0.0
 
 
+def objective(score, retval, retval_grad):
+    """``log p + <retval, retval_grad>`` in the wider float dtype of the two terms (a body with
+    no random choice has a default-float zero score beside float64 parameters)."""
+    dot = retval_dot(retval, retval_grad)
+    if isinstance(dot, tf.Tensor) and dot.dtype != score.dtype:
+        wide = tf.float64 if tf.float64 in (dot.dtype, score.dtype) else score.dtype
+        return tf.cast(score, wide) + tf.cast(dot, wide)
+    return score + dot
+
+
 def split_gradients(tape, objective, args, others):
     """Gradients of ``objective`` w.r.t. the float ``args`` and ``others``: returns
     ``(arg_grads, other_grads)`` with None for each non-float argument, zeros where unconnected."""

@@ -9,7 +9,11 @@ detour eagerly); XLA's Philox stream differs from TF's, so ``jit_compile`` chang
 Inside one execution a ``SeedStream`` derives one fresh stateless seed per
 random choice (``fold_in`` of the base seed with a counter), so results do not depend on any
 global state. With ``seed=None`` a base seed is drawn from a global ``tf.random.Generator``;
-``gentf.seed(n)`` resets that generator, so unseeded programs are reproducible too.
+``gentf.seed(n)`` resets that generator, so unseeded programs are reproducible too. Inside
+``seed_scope(s)`` (entered by ``run_chain`` around each kernel step, with the step's seed) an
+unseeded call instead takes the next seed of ``SeedStream(s)``: kernels written as in Gen.jl,
+``mh(trace, select("x"))`` without seeds, get fresh independent randomness in every call of
+every step, compiled or eager, and the chain's ``seed=`` fixes it all.
 
 Batched randomness. ``tf.vectorized_map`` has no batched kernel for TF's stateless random ops:
 over per-particle seeds it loops, one particle at a time. Inside ``vectorizable_randomness()``
@@ -32,9 +36,25 @@ def seed(n):
     _generator = tf.random.Generator.from_seed(int(n))
 
 
+_scopes = []  # the SeedStreams of the enclosing seed_scope()s
+
+
 def fresh_seed():
-    """A new base seed (shape [2], int32) from the global generator."""
+    """A new base seed (shape [2], int32): the next of the innermost ``seed_scope``'s stream,
+    else from the global generator."""
+    if _scopes:
+        return _scopes[-1]()
     return tf.cast(_generator.make_seeds(1)[:, 0], tf.int32)
+
+
+@contextlib.contextmanager
+def seed_scope(base):
+    """Within: unseeded calls draw ``fold_in(base, k)`` for ``k = 1, 2, ...`` (stateless)."""
+    _scopes.append(SeedStream(base))
+    try:
+        yield
+    finally:
+        _scopes.pop()
 
 
 def as_seed(s):

@@ -1,7 +1,17 @@
 """Running a Markov chain: ``num_steps`` applications of a kernel, collecting the choices.
 
-A kernel is ``kernel(trace, seed) -> trace`` or ``-> (trace, accepted)``, e.g.
-``lambda t, s: gentf.mh(t, gentf.select("x"), seed=s)``; composing kernels is writing Python.
+A kernel is ``kernel(trace, seed)`` or, as in Gen.jl, ``kernel(trace)``, returning ``trace`` or
+``(trace, accepted)``, e.g. ``lambda t, s: gentf.mh(t, gentf.select("x"), seed=s)`` or
+
+    def kernel(trace):                      # Gen.jl's style: no seeds
+        trace, _ = gentf.mh(trace, gentf.select("x"))
+        trace, _ = gentf.mh(trace, gentf.select("y"))
+        return trace
+
+Composing kernels is writing Python. Each step runs inside ``core.seeds.seed_scope`` of the
+step's seed: every unseeded call in the kernel (GFI functions, kernels, distributions called
+outside a model) takes the next seed of that step's stream, so the calls are independent within
+a step and across steps, compiled or eager, and the chain's ``seed`` fixes every draw.
 
 The choice made here: for a model whose structure is fixed (its addresses and shapes do not
 depend on random values) the whole chain is ONE compiled ``tf.function`` (XLA by default): a
@@ -11,17 +21,37 @@ changes (trans-dimensional moves) cannot be traced; the chain then runs eagerly,
 with a tqdm progress bar; its samples are stacked the same way when every step has the same
 addresses and shapes, else they are a list of choice maps.
 """
+import inspect
+
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
 from ..core.choicemap import ChoiceMap
-from ..core.seeds import as_seed, split_seed
+from ..core.seeds import as_seed, seed_scope, split_seed
 from ._compile import flat_components, same_structure, run_compiled, static_key, unpack
 
 
+def takes_seed(kernel):
+    """Does ``kernel`` accept ``(trace, seed)``? (Else it is called as ``kernel(trace)``.)"""
+    try:
+        inspect.signature(kernel).bind(None, None)
+    except TypeError:
+        return False
+    except ValueError:  # no signature (a builtin): the two-argument form
+        return True
+    return True
+
+
+def apply_kernel(kernel, trace, seed):
+    """``kernel(trace, seed)`` or ``kernel(trace)``, inside ``seed_scope(seed)``; returns what
+    the kernel returns."""
+    with seed_scope(seed):
+        return kernel(trace, seed) if takes_seed(kernel) else kernel(trace)
+
+
 def _step(kernel, trace, seed):
-    out = kernel(trace, seed)
+    out = apply_kernel(kernel, trace, seed)
     if isinstance(out, tuple):
         return out[0], tf.convert_to_tensor(out[1])
     return out, tf.constant(True)

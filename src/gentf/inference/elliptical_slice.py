@@ -5,7 +5,9 @@ For a choice ``x`` at ``addr`` with prior ``N(mu, cov)`` and the rest of the mod
 ``x(theta) = mu + (x - mu) cos theta + nu sin theta`` shrink the bracket around ``theta = 0``
 until ``log L(x(theta)) - log L(x) > log u``. The likelihood ratio is the ``update`` weight minus
 the prior ratio ``log N(x(theta); mu, cov) - log N(x; mu, cov)`` (the prior is handled exactly by
-the ellipse, so only the likelihood enters the slice). Always moves; returns the new trace.
+the ellipse, so only the likelihood enters the slice). A point whose likelihood has an invalid
+argument scores ``-inf`` (``core.domain.rejecting``) and the bracket shrinks past it. Always
+moves; returns the new trace.
 """
 import math
 
@@ -13,6 +15,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from ..core.choicemap import choicemap
+from ..core.domain import rejecting
 from ..core.gfi import update
 from ..core.seeds import as_seed, fold_in, split_seed, standard_uniform
 from ._compile import uniform_log, while_loop
@@ -32,7 +35,8 @@ def elliptical_slice(trace, addr, mu, cov, seed=None):
 
     def propose(theta):
         xp = mu + f * tf.cos(theta) + nu * tf.sin(theta)
-        new, weight, _, _ = update(trace, constraints=choicemap({addr: xp}))
+        with rejecting():
+            new, weight, _, _ = update(trace, constraints=choicemap({addr: xp}))
         return new, tf.cast(weight, x.dtype) - prior.log_prob(xp) + prior.log_prob(x)
 
     theta = 2 * math.pi * standard_uniform([], s_theta, x.dtype)

@@ -19,6 +19,10 @@ leave the support, and the returned trace holds ``x = f(u)``, distributed as ``p
 (see ``_unconstrained``). Choices with unbounded support keep ``u = x``; when every selected
 choice is unbounded the original code above runs unchanged.
 
+Trial points (leapfrog steps, proposals) are evaluated inside ``core.domain.rejecting()``: a
+point where a choice leaves its support, or where a downstream distribution argument becomes
+invalid, has ``log p = -inf`` and is rejected instead of raising ``DomainError``.
+
 Returns ``(new_trace, accepted)``. A discrete choice in the selection is a NonDifferentiableError.
 """
 import math
@@ -26,6 +30,7 @@ import math
 import tensorflow as tf
 
 from ..core.choicemap import from_array, to_array
+from ..core.domain import rejecting
 from ..core.errors import NonDifferentiableError
 from ..core.gfi import choice_gradients, update
 from ..core.seeds import as_seed, split_seed, standard_normal
@@ -78,7 +83,8 @@ def hmc(trace, selection, L=10, eps=0.1, seed=None):
     for _ in range(L):
         m = m + eps / 2 * g
         z = z + eps * m
-        new, z, log_pi, g = at(new, z)
+        with rejecting():
+            new, z, log_pi, g = at(new, z)
         m = m + eps / 2 * g
     alpha = log_pi - log_pi0 + _log_std_normal(-m) - m0_score
     accepted = uniform_log(s_acc, alpha.dtype) < alpha
@@ -95,8 +101,9 @@ def mala(trace, selection, tau, seed=None):
     tau = tf.cast(tau, x.dtype)
     std = tf.sqrt(2 * tau)
     x_new = x + tau * g + std * standard_normal(tf.shape(x), s_prop, x.dtype)
-    new, weight, _, _ = update(trace, constraints=from_array(values, x_new))
-    _, _, g_new = _gradient(new, selection, "mala")
+    with rejecting():
+        new, weight, _, _ = update(trace, constraints=from_array(values, x_new))
+        _, _, g_new = _gradient(new, selection, "mala")
     fwd = _log_std_normal((x_new - x - tau * g) / std)
     bwd = _log_std_normal((x - x_new - tau * g_new) / std)
     alpha = weight + bwd - fwd  # the Gaussian normalisers cancel
@@ -110,7 +117,8 @@ def _mala_unconstrained(trace, selection, tau, s_prop, s_acc):
     tau = tf.cast(tau, u.dtype)
     std = tf.sqrt(2 * tau)
     u_new = u + tau * g + std * standard_normal(tf.shape(u), s_prop, u.dtype)
-    new, _, log_pi_new, g_new, _ = evaluate(trace, selection, "mala", u_new)
+    with rejecting():
+        new, _, log_pi_new, g_new, _ = evaluate(trace, selection, "mala", u_new)
     fwd = _log_std_normal((u_new - u - tau * g) / std)
     bwd = _log_std_normal((u - u_new - tau * g_new) / std)
     alpha = log_pi_new - log_pi + bwd - fwd

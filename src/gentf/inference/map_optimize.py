@@ -2,11 +2,15 @@
 
 From the selected continuous choices ``x`` with gradient ``g = grad log p(x)``, try
 ``x + s g`` for ``s = max_step_size, tau * max_step_size, ...``; return the first trace whose
-score did not decrease, or the input trace once ``s < min_step_size``.
+score did not decrease, or the input trace once ``s < min_step_size``. A trial point outside
+the support, or one that makes another choice's arguments invalid (``gamma`` noise stepped below
+0 and used as a ``normal`` scale), scores ``-inf`` (``core.domain.rejecting``) and the search
+backtracks, as in Gen.jl.
 """
 import tensorflow as tf
 
 from ..core.choicemap import from_array
+from ..core.domain import rejecting
 from ..core.gfi import update
 from ._compile import choose, run_compiled, static_key, unpack, while_loop
 from .gradient import _gradient
@@ -35,7 +39,8 @@ def _map_step(trace, selection, max_step_size, tau, min_step_size):
     values, x, g = _gradient(trace, selection, "map_optimize")
 
     def attempt(step):
-        return update(trace, constraints=from_array(values, x + step * g))[0]
+        with rejecting():
+            return update(trace, constraints=from_array(values, x + step * g))[0]
 
     step = tf.constant(max_step_size, x.dtype)
     if tf.executing_eagerly():  # a Python loop

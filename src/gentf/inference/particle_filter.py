@@ -33,6 +33,7 @@ from ..core.gfi import generate, propose, update
 from ..core.nest import is_tensor_like
 from ..core.seeds import as_seed, split_seed
 from ._compile import particle, run_compiled, static_key, unpack
+from .chain import apply_kernel
 
 
 class ParticleFilterState:
@@ -201,13 +202,15 @@ def maybe_resample(state, ess_threshold=None, seed=None):
 
 
 def _rejuvenate_one(trace, kernel, seed):
-    out = kernel(trace, seed)
+    out = apply_kernel(kernel, trace, seed)
     return out[0] if isinstance(out, tuple) else out
 
 
 def rejuvenate(state, kernel, seed=None):
-    """Apply an MCMC kernel to every particle: ``t_i <- kernel(t_i, seed_i)`` (a kernel may return
-    ``(trace, accepted)`` as ``mh`` does). The kernel must leave the target ``p(t | y)`` invariant;
+    """Apply an MCMC kernel to every particle: ``t_i <- kernel(t_i, seed_i)`` or, Gen.jl's form,
+    ``kernel(t_i)`` with its unseeded calls drawing from ``seed_i`` (``chain.apply_kernel``); a
+    kernel may return ``(trace, accepted)`` as ``mh`` does. The kernel must leave the target
+    ``p(t | y)`` invariant;
     weights are unchanged. Compiled code is cached per kernel object: pass the same kernel at every
     step. Mutates ``state``."""
     seeds = split_seed(as_seed(seed), state.num_particles)

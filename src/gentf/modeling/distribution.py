@@ -5,26 +5,32 @@ A distribution is used in a @gen body as ``normal(mu, sigma) @ "x"``; outside an
 distribution (``tfp_dist``). A choice's score is ``logpdf(value, *args)``: the log density summed
 over the batch shape, so a batch of parameters gives one vectorised choice.
 
-Argument dtypes: floating arguments are promoted to one float dtype (float64 if any argument is a
-float64 tensor or array, else float32; Python numbers adapt to the others).
+Argument dtypes: floating arguments are promoted to one float dtype: float64 if any argument is a
+float64 tensor or array, else float32 if any carries another float dtype; Python numbers are
+weakly typed and adapt to the others, and a call with only Python numbers gets the default float
+(``core.dtypes.set_default_float``).
 """
 import numpy as np
 import tensorflow as tf
 
 from ..core.address import show
-from ..core.domain import assert_all
-from ..core.errors import DomainError
+from ..core.domain import check, validating
+from ..core.dtypes import default_float
 from ..core.gfi import GenerativeFunction, active_handler, PendingCall
 from ..core.seeds import fresh_seed
 
 
 def float_dtype(args):
-    """The float dtype of a call: float64 if any argument carries float64, else float32."""
+    """The float dtype of a call: float64 if any argument carries float64, else float32 if any
+    carries a float dtype, else (Python numbers, integers) the default float."""
+    found = None
     for a in args:
         dt = getattr(a, "dtype", None)
-        if dt is not None and tf.as_dtype(dt) == tf.float64:
-            return tf.float64
-    return tf.float32
+        if dt is not None and tf.as_dtype(dt).is_floating:
+            if tf.as_dtype(dt) == tf.float64:
+                return tf.float64
+            found = tf.float32
+    return found or default_float()
 
 
 def to_float(x, dtype):
@@ -84,7 +90,7 @@ class Distribution(GenerativeFunction):
 
     def value_dtype(self, *args):
         """The dtype of this distribution's values."""
-        return args[0].dtype if args else tf.float32
+        return args[0].dtype if args else default_float()
 
     def value_shape(self, *args):
         """The static shape of one value: batch shape + event shape."""
@@ -113,16 +119,11 @@ class Distribution(GenerativeFunction):
         return as_dtype(value, dist.dtype)
 
     def validate(self, args, path, pending=None):
-        """Check the arguments' domain. Eagerly: raise ``DomainError`` naming the address.
-        In a graph: add an assertion whose message names the address, or, when a list
-        ``pending`` is given, append ``(condition, message)`` to it so that the caller emits one
-        combined assertion for a whole body (``assert_all``)."""
+        """Check the arguments' domain (``core.domain.check``). Eagerly: raise ``DomainError``
+        naming the address. In a graph: add an assertion whose message names the address, or,
+        when a list ``pending`` is given, append ``(condition, message)`` to it so that the
+        caller emits one combined assertion for a whole body (``assert_all``)."""
+        if not validating():
+            return
         where = f"{self.name} at address {show(path)}" if path else self.name
-        for cond, message in self.arg_checks(*args):
-            if tf.executing_eagerly():
-                if not bool(tf.reduce_all(cond)):
-                    raise DomainError(f"{where}: {message}")
-            elif pending is not None:
-                pending.append((tf.reduce_all(cond), f"{where}: {message}"))
-            else:
-                assert_all([(tf.reduce_all(cond), f"{where}: {message}")])
+        check([(cond, f"{where}: {message}") for cond, message in self.arg_checks(*args)], pending)

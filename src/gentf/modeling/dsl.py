@@ -15,7 +15,7 @@ from ..core.gfi import GenerativeFunction, active_handler, handler_scope
 from ..core.address import EmptySelection, show, subselection_at
 from ..core.argdiffs import NoChange, UnknownChange, all_unchanged
 from ..core.seeds import SeedStream
-from ..core.gradients import is_float, retval_dot, split_gradients
+from ..core.gradients import is_float, objective as log_p_objective, split_gradients
 from .handlers import GenerateHandler, RegenerateHandler, UpdateHandler, total
 from .params import accumulation_scope, missing_param, register_accumulator
 from .trace import ChoiceRecord, DynamicTrace
@@ -106,7 +106,7 @@ class GenFunction(GenerativeFunction):
             for path, value in choices.items():
                 constraints.set(path, selected.get(path, value))
             new, _ = self._generate(tuple(args), constraints, SeedStream(0))
-            objective = new.score + retval_dot(new.retval, retval_grad)
+            objective = log_p_objective(new.score, new.retval, retval_grad)
         return tape, objective, args, selected
 
     def _choice_gradients(self, trace, selection, retval_grad):

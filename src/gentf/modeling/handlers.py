@@ -3,12 +3,14 @@
 Each handler keeps the records of the new trace, its score ``log p(t; x)`` (sum of record
 scores) and the method's weight; see ``gentf.core.gfi`` for the weight formulas.
 """
+import numpy as np
 import tensorflow as tf
 
 from ..core.address import show, subselection_at
 from ..core.argdiffs import NoChange, UnknownChange
 from ..core.choicemap import ChoiceMap
-from ..core.domain import assert_all
+from ..core.domain import assert_all, check, guard, is_rejecting, validating
+from ..core.dtypes import default_float
 from ..core.errors import (ConstraintMismatchError, DuplicateAddressError, MissingChoiceError,
                            UnvisitedConstraintError)
 from ..core.gfi import unvisited_dropped
@@ -18,20 +20,25 @@ from .distribution import Distribution
 from .trace import CallRecord, ChoiceRecord
 
 
-def total(terms, dtype=tf.float32):
-    """Sum of scalar log-density terms, promoted to the widest float dtype among them."""
+def total(terms, dtype=None):
+    """Sum of scalar log-density terms, promoted to the widest float dtype among them; an empty
+    sum is a zero of ``dtype`` (default: the default float, ``core.dtypes``)."""
     if not terms:
-        return tf.zeros([], dtype)
+        return tf.zeros([], dtype or default_float())
     if any(t.dtype == tf.float64 for t in terms):
         terms = [tf.cast(t, tf.float64) for t in terms]
     return tf.add_n(terms) if len(terms) > 1 else terms[0]
 
 
-def coerce(value, dist, args, path, like=None):
+def coerce(value, dist, args, path, like=None, checks=None):
     """A constraint value as a tensor of the choice's dtype; a kind or shape mismatch is an error.
-    ``like`` is the previous value at this address (update), which fixes shape and dtype."""
+    ``like`` is the previous value at this address (update), which fixes shape and dtype. The
+    value is checked (``observation_checks``) into the body's list ``checks`` (None: at once)."""
     target = like.dtype if like is not None else dist.value_dtype(*args)
     where = f"constraint at address {show(path)}"
+    found = []
+    if target == tf.bool:
+        value, found = _as_bool(value, dist, path)
     if is_tensor_like(value):
         src = tf.as_dtype(value.dtype)
         ok = (src == target or (src.is_floating and target.is_floating)
@@ -47,7 +54,23 @@ def coerce(value, dist, args, path, like=None):
     expected = like.shape if like is not None else dist.value_shape(*args)
     if not value.shape.is_compatible_with(expected):
         raise ConstraintMismatchError(f"{where}: shape {value.shape} does not match the choice's shape {expected}")
+    if validating() and value.dtype.is_floating:
+        found.append((~tf.math.is_nan(value), f"{dist!r} at address {show(path)}: the observed value is NaN"))
+    check(found, checks)
     return value
+
+
+def _as_bool(value, dist, path):
+    """A numeric constraint of a bool choice as a bool tensor (``value != 0``), with the check
+    that it is 0 or 1 (Gen.jl users write ``1``, ``0.0``, ...)."""
+    array = value if is_tensor_like(value) else np.asarray(value)
+    kind = tf.as_dtype(array.dtype)
+    if not (kind.is_integer or kind.is_floating):
+        return value, []
+    tensor = tf.convert_to_tensor(array)
+    message = f"{dist!r} at address {show(path)}: the observed value must be a bool, 0 or 1"
+    ok = tf.equal(tensor, 0) | tf.equal(tensor, 1)
+    return tf.not_equal(tensor, 0), ([(ok, message)] if validating() else [])
 
 
 def call_argdiffs(prev_args, args):
@@ -105,11 +128,17 @@ class Handler:
             self.fn_stack.pop()
 
     def score(self):
+        """``log p`` of the body; its domain checks are asserted (or, inside
+        ``core.domain.rejecting()``, a failed one makes it ``-inf``)."""
+        if is_rejecting():
+            return guard(self.domain_checks, total(self.scores))
         assert_all(self.domain_checks)
         return total(self.scores)
 
     def weight(self):
-        return total(self.weights)
+        empty = tf.float64 if any(t.dtype == tf.float64 for t in self.scores) else None
+        weight = total(self.weights, empty)  # no weight terms: a zero of the score's dtype
+        return guard(self.domain_checks, weight) if is_rejecting() else weight
 
     def child_seeds(self):
         return SeedStream(self.seeds())
@@ -126,7 +155,7 @@ class GenerateHandler(Handler):
 
     def choice(self, path, dist, args):
         if self.constraints.has_value(path):
-            value = coerce(self.constraints[path], dist, args, path)
+            value = coerce(self.constraints[path], dist, args, path, checks=self.domain_checks)
             score = dist.logpdf(value, *args)
             self.weights.append(score)
             return value, score
@@ -159,7 +188,8 @@ class UpdateHandler(Handler):
         prev = self.prev.get(path)
         prev = prev if isinstance(prev, ChoiceRecord) else None
         if self.constraints.has_value(path):
-            value = coerce(self.constraints[path], dist, args, path, like=prev.value if prev else None)
+            value = coerce(self.constraints[path], dist, args, path, like=prev.value if prev else None,
+                           checks=self.domain_checks)
             if prev is not None:
                 self.discard.set(path, prev.value)
         elif prev is not None:
