@@ -13,7 +13,7 @@ from .core.gfi import (GenerativeFunction, Trace, accumulate_param_gradients, as
 from .core.seeds import seed
 from .core.domain import set_validate_args
 from .core.dtypes import set_default_float
-from .core.autocompile import set_auto_compile
+from .core.compile import DynamicStructureError, explain_compile, set_auto_compile
 from .modeling.distribution import Distribution
 from .modeling.distributions import (bernoulli, beta, beta_uniform, binom, broadcasted_normal,
                                      categorical, cauchy, dirichlet, exponential, gamma, geometric,
@@ -51,6 +51,7 @@ __all__ = [
     "DuplicateAddressError", "GentfError", "InvolutionError", "MissingChoiceError",
     "NonDifferentiableError", "NotASubmapError", "NotInModelError", "SelectionTypeError", "UnaddressedCallError",
     "UnvisitedConstraintError", "seed", "set_auto_compile", "set_validate_args", "set_default_float",
+    "explain_compile", "DynamicStructureError",
     # the GFI
     "GenerativeFunction", "Trace", "accumulate_param_gradients", "assess", "choice_gradients",
     "generate", "get_args", "get_choices", "get_gen_fn", "get_retval", "get_score", "project",

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 import gentf
 from gentf import bernoulli, gen, normal
-from gentf.core import autocompile
+from gentf.core import compile as compiled
 
 
 @gen
@@ -18,7 +18,7 @@ def chain(k):
 
 def test_compiled_calls_give_the_eager_numbers():
     runs = [gentf.simulate(chain, (5,), seed=7) for _ in range(3)]  # eager, compiled, compiled
-    assert autocompile._states[chain].compiled, "the repeated call was not compiled"
+    assert compiled._owners[chain].programs, "the repeated call was not compiled"
     for r in runs[1:]:
         assert r.get_choices() == runs[0].get_choices()
         np.testing.assert_allclose(r.score, runs[0].score, rtol=1e-6)
@@ -32,9 +32,10 @@ def test_compiled_calls_give_the_eager_numbers():
         np.testing.assert_allclose(u[3][("x", 1)], runs[0][("x", 1)])
     regens = [gentf.regenerate(runs[0], None, None, gentf.select(("x", 2)), seed=3) for _ in range(3)]
     assert regens[1][0].get_choices() == regens[0][0].get_choices()
-    state = autocompile._states[chain]
-    assert not state.dynamic, "a static model fell back to eager"
-    assert {key[0] for key in state.compiled} >= {"simulate", "generate", "update", "regenerate"}
+    state = compiled._owners[chain]
+    assert state.reason is None, "a static model fell back to eager"
+    assert gentf.explain_compile(chain) is None
+    assert {key[0][0] for key in state.programs} >= {"simulate", "generate", "update", "regenerate"}
 
 
 @gen
@@ -46,7 +47,7 @@ def coin():
 def test_random_structure_falls_back_to_eager():
     for s in range(4):
         gentf.simulate(coin, (), seed=s)
-    assert autocompile._states[coin].dynamic
+    assert "OperatorNotAllowedInGraphError" in gentf.explain_compile(coin)
 
 
 @gen
@@ -68,7 +69,7 @@ def test_auto_compile_can_be_turned_off():
     try:
         for _ in range(3):
             gentf.simulate(f, ())
-        assert f not in autocompile._states
+        assert f not in compiled._owners
     finally:
         gentf.set_auto_compile(True)
 
@@ -89,3 +90,48 @@ def test_a_trace_with_tensor_arguments_is_a_while_loop_variable():
     assert isinstance(last.args[0], tf.Tensor)
     np.testing.assert_array_equal(last.args[0], [1.0, 2.0])
     np.testing.assert_array_equal(last["ys"], trace["ys"])
+
+
+@gen
+def host_random_body():
+    c = np.random.randn()  # host randomness: must not be frozen into a compiled program
+    return normal(c, 1e-6) @ "x"
+
+
+def test_host_randomness_is_never_replayed():
+    """Issue repro: five simulate calls must give five different values (compiling would
+    replay the trace-time draw); the reason is recorded."""
+    np.random.seed(0)
+    values = [float(gentf.simulate(host_random_body, (), seed=0)["x"]) for _ in range(5)]
+    assert len(set(np.round(values, 3))) == 5, values
+    assert "host randomness" in gentf.explain_compile(host_random_body)
+
+
+@gen
+def loop_over_rows(xs):
+    slope = normal(0.0, 1.0) @ "slope"
+    for i, x in enumerate(xs):  # iterating a (float64) argument with a static leading dim
+        normal(slope * x, 1.0) @ ("y", i)
+    return slope
+
+
+def test_iterating_an_argument_compiles():
+    xs = np.linspace(-1.0, 1.0, 4, dtype=np.float32)
+    obs = gentf.choicemap({("y", i): float(i) for i in range(4)})
+    weights = [float(gentf.generate(loop_over_rows, (xs,), obs, seed=3)[1]) for _ in range(3)]
+    assert weights[0] == pytest.approx(weights[1]) == pytest.approx(weights[2])
+    assert gentf.explain_compile(loop_over_rows) is None
+    assert compiled._owners[loop_over_rows].programs
+
+
+def test_a_bug_while_tracing_is_raised_not_taken_for_a_dynamic_model():
+    @gen
+    def broken(x):
+        normal(0.0, 1.0) @ "z"
+        if not tf.executing_eagerly():
+            raise KeyError("a bug that only shows while tracing")
+        return x
+    gentf.simulate(broken, (1.0,))  # eager
+    with pytest.raises(KeyError, match="only shows while tracing"):
+        gentf.simulate(broken, (1.0,))
+    assert gentf.explain_compile(broken) is None

@@ -241,13 +241,13 @@ def beta_gamma():
 
 
 def test_transformed_kernels_compile_with_xla():
-    from gentf.inference import _compile
+    from gentf.core.compile import _owners
     trace = gentf.generate(beta_gamma, (), {"y": 1.0}, seed=0)[0]
     sel = select("p", "g")
     kernel = lambda t, s: gentf.hmc(t, sel, L=2, eps=0.3, seed=s)  # mala builds the same ops
     _, samples, _ = gentf.run_chain(kernel, trace, 20, seed=6)
     assert samples["p"].shape == (20,)
-    assert not any(k[0] == "no-xla" for k in _compile._cache[kernel])
+    assert not _owners[kernel].no_xla and _owners[kernel].programs
     _, samples, _ = gentf.nuts(trace, sel, num_samples=20, num_warmup=10, seed=6)
     assert np.all((np.asarray(samples["p"]) > 0) & (np.asarray(samples["p"]) < 1)) and np.all(np.asarray(samples["g"]) > 0)
-    assert not any(k[0] == "no-xla" for k in _compile._cache[beta_gamma])
+    assert not _owners[beta_gamma].no_xla and _owners[beta_gamma].programs

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import gentf
 from gentf import gen, normal, select
-from gentf.inference import _compile
+from gentf.core.compile import _owners
 
 
 @gen
@@ -43,9 +43,9 @@ def test_mcmc_loop_names_the_address_and_keeps_working(jit_compile):
 
 def test_checks_on_sampled_values_still_compile_with_xla():
     gentf.importance_sampling(scaled, (tf.constant(1.0),), {"y": 0.5}, 10, seed=1)
-    table = _compile._cache[scaled]
-    assert not any(isinstance(k, tuple) and k[0] == "no-xla" for k in table)
-    assert any(k[1] is True for k in table if isinstance(k, tuple) and len(k) == 2)
+    state = _owners[scaled]
+    assert not state.no_xla
+    assert any(k[1] is True for k in state.programs if len(k) == 2)  # (key, jit_compile=True)
 
 
 def test_compiled_chain_inside_a_user_graph_asserts_there():

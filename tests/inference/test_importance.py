@@ -123,7 +123,7 @@ def test_noise_based_choices_are_batched_without_a_particle_loop():
                       false_fail_rate=A, what="E[u]")
     np.testing.assert_allclose(float(log_ml), np.log(lik.sum() / 2), atol=z_value(A) * np.sqrt(
         (len(w) / ess - 1) / len(w)))
-    compiled = [f for f in gentf.inference._compile._cache[mixture].values() if hasattr(f, "_list_all_concrete_functions")]
+    compiled = [f for f in gentf.core.compile._owners[mixture].programs.values() if hasattr(f, "_list_all_concrete_functions")]
     assert compiled and all(not _while_ops(f) for f in compiled)
 
 

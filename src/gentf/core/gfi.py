@@ -26,7 +26,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 
-from . import autocompile
+from . import compile as compiled
 from . import domain
 from .address import check_selection, show, to_path
 from .argdiffs import NoChange, UnknownChange
@@ -190,7 +190,9 @@ def _check_gen_fn(fn, where):
 
 
 def _dispatch(fn, method, static, args, tensors, body):
-    """Run ``body(args, tensors)``, compiled by ``autocompile`` when the call repeats."""
+    """Run ``body(args, tensors)``; an eager call that repeats runs compiled (``core.compile``)."""
+    if not (compiled.auto_compile_enabled() and tf.executing_eagerly() and fn.auto_compile):
+        return body(args, tensors)
     comps = []
     code = encode(args, comps)
     key = (method, code, static, domain.mode(), default_float())  # trace-time settings too
@@ -198,10 +200,8 @@ def _dispatch(fn, method, static, args, tensors, body):
         hash(key)
     except TypeError:  # an unhashable static argument: no caching
         return body(args, tensors)
-
-    def run(packed):
-        return body(decode(code, packed[0])[0], packed[1])
-    return autocompile.call(fn, key, run, (comps, tensors))
+    return compiled.run(fn, key, lambda: lambda c, t: body(decode(code, c)[0], t), (comps, tensors),
+                        fallback=lambda: body(args, tensors), compile_after=1)
 
 
 @_no_autograph

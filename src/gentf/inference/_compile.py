@@ -2,19 +2,17 @@
 and choosing between two traces inside a graph.
 
 Compiled paths. A whole loop (all particles, N MCMC steps) runs as one ``tf.function`` (XLA when
-``jit_compile``) cached per (owner, static key), so repeated calls do not retrace. A model whose
-structure depends on random values cannot be traced; the caller then falls back to eager Python.
+``jit_compile``) cached per (owner, static key) by ``core.compile``, so repeated calls do not
+retrace. A model whose structure depends on random values cannot be traced; the caller then
+falls back to eager Python.
 """
-import weakref
-
 import tensorflow as tf
 
+from ..core import compile as compiled
 from ..core import domain
-from ..core.errors import GentfError
+from ..core.compile import DynamicStructureError
 from ..core.nest import decode, encode
-from ..core.seeds import standard_uniform, vectorizable_randomness, xla_randomness
-
-_cache = weakref.WeakKeyDictionary()  # owner -> {key: tf.function}
+from ..core.seeds import standard_uniform, vectorizable_randomness
 
 
 def static_key(*objs):
@@ -30,63 +28,10 @@ def unpack(code, tensors):
     return decode(code, list(tensors))[0]
 
 
-def cached(owner, key, build, jit_compile):
-    """The compiled function ``build()`` for ``(owner, key)``, created once. With XLA it returns
-    ``(outputs, failure)``: XLA drops assertions, so domain checks are deferred and ``failure``
-    is the first failed one's index (``core.domain``), -1 when none failed."""
-    table = _cache.setdefault(owner, {})
-    fn = table.get((key, jit_compile))
-    if fn is None:
-        body = build()
-        if jit_compile:
-            def run(*args):
-                with domain.deferred(), xla_randomness():
-                    out = body(*args)
-                return out, domain.failure_index()
-        else:
-            run = body
-        fn = table[(key, jit_compile)] = tf.function(run, autograph=False, jit_compile=jit_compile,
-                                                     reduce_retracing=True)
-    return fn
-
-
 def run_compiled(owner, key, build, inputs, jit_compile):
-    """Call the cached compiled ``build()`` on ``inputs``; returns None when the program cannot be
-    traced (a dynamic model), so the caller can run eagerly. A program XLA cannot compile (an op
-    without an XLA kernel) runs, from then on, as a plain graph."""
-    table = _cache.setdefault(owner, {})
-    jit_compile = jit_compile and not table.get(("no-xla", key))
-    try:
-        out = _concrete(table, cached(owner, key, build, jit_compile), key, jit_compile, inputs)(*inputs)
-        if jit_compile:
-            out, failure = out
-            domain.raise_failure(failure)
-        return out
-    except GentfError:
-        raise
-    except tf.errors.OpError as e:
-        error = domain.domain_error(e)
-        if error is not None:
-            raise error from None
-        if not jit_compile:
-            raise
-        table[("no-xla", key)] = True
-        return run_compiled(owner, key, build, inputs, False)
-    except (TypeError, ValueError, AttributeError, NotImplementedError, tf.errors.OperatorNotAllowedInGraphError):
-        return None
-
-
-def _concrete(table, fn, key, jit_compile, inputs):
-    """The traced program of ``fn`` for the shapes and dtypes of ``inputs``, cached: calling it
-    skips ``tf.function``'s dispatch (~0.2 ms a call, the cost of a 1k-particle run)."""
-    flat = tf.nest.flatten(inputs)
-    if not all(isinstance(t, tf.Tensor) for t in flat):
-        return fn
-    signature = ("concrete", key, jit_compile) + tuple((tuple(t.shape), t.dtype) for t in flat)
-    program = table.get(signature)
-    if program is None:
-        program = table[signature] = fn.get_concrete_function(*inputs)
-    return program
+    """``build()(*inputs)`` as a cached compiled program of ``owner`` (``core.compile.run``), or
+    None when the program cannot be traced (a dynamic model): the caller then runs eagerly."""
+    return compiled.run(owner, key, build, inputs, fallback=lambda: None, jit_compile=jit_compile)
 
 
 def vectorize(fn, seeds):
@@ -171,9 +116,9 @@ def flat_components(obj, where):
 
 def same_structure(code_a, code_b, where):
     if code_a != code_b:
-        raise TypeError(f"{where}: the trace changed structure (addresses, argument or return "
-                        f"value kinds) from one step to the next; a compiled loop needs a fixed "
-                        f"structure (the eager path handles changing ones)")
+        raise DynamicStructureError(f"{where}: the trace changed structure (addresses, argument or "
+                                    "return value kinds) from one step to the next; a compiled loop "
+                                    "needs a fixed structure (the eager path handles changing ones)")
 
 
 def while_loop(cond, body, state, where="while_loop"):
@@ -182,7 +127,7 @@ def while_loop(cond, body, state, where="while_loop"):
     Traces are not handed to ``tf.while_loop`` as nests: TF rebuilds loop variables from their
     ``TypeSpec``s, which a trace's static code would capture as structure. Instead the loop
     carries the flat tensor components (``static_key``) and ``cond`` / ``body`` see the rebuilt
-    nest; ``body`` must return a nest of the same static structure (else ``TypeError``).
+    nest; ``body`` must return a nest of the same static structure (else ``DynamicStructureError``).
     Leaves keep their dtypes; a leaf whose dtype changes is cast back to the input's."""
     code, flat = flat_components(state, where)
     dtypes = [t.dtype for t in flat]

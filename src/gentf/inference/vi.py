@@ -31,12 +31,13 @@ import math
 
 import tensorflow as tf
 
+from ..core import compile as compiled
 from ..core.choicemap import merge, tensorize
 from ..core.errors import ArgumentError, NonDifferentiableError
 from ..core.gfi import accumulate_param_gradients, assess, get_choices, simulate
 from ..core.seeds import as_seed, split_seed
 from ..modeling.params import register_accumulator
-from ._compile import cached, static_key, unpack
+from ._compile import static_key, unpack
 from .particle_filter import loop_map
 
 
@@ -131,10 +132,11 @@ def _run(step, model, args, observations, var_model, var_args, update, iters, nu
             a, obs, vargs = unpack(key, tensors)
             return step(model, a, obs, var_model, vargs, update, seeds, *static)
         return run
-    fn = cached(var_model, (step.__name__, key, model, update, num_draws, static), build, False)
     history, traces = [], None
     for s in tf.unstack(split_seed(as_seed(seed), iters)):
-        traces, estimate = fn(tensors, split_seed(s, num_draws))
+        seeds = split_seed(s, num_draws)
+        traces, estimate = compiled.run(var_model, (step.__name__, key, model, update, num_draws, static), build,
+                                        (tensors, seeds), fallback=lambda: build()(tensors, seeds))
         history.append(float(estimate))
     return history[-1], traces, history
 

@@ -12,25 +12,17 @@ Keras optimizer. ``apply()`` performs gradient *ascent* on ``g``, the accumulate
 dtheta``, for every listed parameter, then zeroes their accumulators (Gen.jl's ``apply!``). For a
 Keras optimizer that means ``optimizer.apply_gradients([(-g, theta)])``.
 
-Parameters live in two places, each with its own group:
-
-- ``_EagerGroup``: ``tf.Variable``s (@gen params, eager-form TFFunctions); ``apply`` runs TF ops,
-  so it works eagerly (as one cached ``tf.function``) and inside a caller's ``tf.function``.
-- ``_GraphGroup``: a graph-form TFFunction's ``tf.compat.v1`` Variables, living in its session.
-  The update op is built once in that graph (slots, iteration counter, accumulator reset) and
-  ``apply`` runs it in the function's session; inside ``tf.function`` it is a stateful
-  ``numpy_function``, ordered after the accumulation by automatic control dependencies. A Keras
-  optimizer there steps eager shadow copies of the parameters and writes them back.
+Every parameter is a TF2 ``tf.Variable`` with a gentf accumulator: @gen params, eager-form
+TFFunctions' variables, and the TF2 mirrors of a graph-form TFFunction's ``tf.compat.v1``
+Variables (whose session is a view of the mirrors, see ``tf/graph_form.py``). ``apply`` runs TF
+ops, eagerly (as one cached ``tf.function``) or inside a caller's ``tf.function``.
 """
-import numpy as np
 import tensorflow as tf
 
 from ..core.errors import ArgumentError
 from ..modeling.dsl import GenFunction
 from ..modeling.params import register_accumulator
-from ..tf.eager_form import _tf_variable
 from ..tf.function import TFFunction
-from ..tf.graph_form import GraphTFFunction
 from .optimizers import UpdateConf
 
 
@@ -44,24 +36,14 @@ class ParamUpdate:
         if not specs:
             raise ArgumentError("ParamUpdate: no parameters given (pass fn, {fn: [params]} or (fn, [params]))")
         self.conf = conf
-        eager, graphs = [], {}
-        for fn, params in _pairs(specs):
-            variables = [_resolve(fn, p) for p in params]
-            if isinstance(fn, GraphTFFunction):
-                graphs.setdefault(fn, []).extend(variables)
-            else:
-                eager.extend(variables)
-        self._groups = [_GraphGroup(conf, fn, _unique(vs)) for fn, vs in graphs.items()]
-        if eager:
-            self._groups.insert(0, _EagerGroup(conf, _unique(eager)))
+        self._group = _Group(conf, _unique([_resolve(fn, p) for fn, params in _pairs(specs) for p in params]))
 
     def __repr__(self):
-        return f"ParamUpdate({self.conf!r}, {sum(len(g.variables) for g in self._groups)} parameters)"
+        return f"ParamUpdate({self.conf!r}, {len(self._group.variables)} parameters)"
 
     def apply(self):
         """Ascend the accumulated gradients of every parameter, then zero the accumulators."""
-        for group in self._groups:
-            group.apply()
+        self._group.apply()
 
 
 def _is_keras_optimizer(conf):
@@ -92,11 +74,11 @@ def _resolve(fn, p):
         var = fn.params().get(p)
         if var is None:
             raise ArgumentError(f"ParamUpdate: {fn!r} has no parameter {p!r} (it has {list(fn.params())})")
-        return var
-    var = p if isinstance(fn, GraphTFFunction) else _tf_variable(p)
-    if all(var is not v for v in fn.param_variables()):
-        raise ArgumentError(f"ParamUpdate: {p!r} is not a parameter of {fn!r}")
-    return var
+        return fn.trained_variable(var)
+    try:
+        return fn.trained_variable(p)
+    except ArgumentError:
+        raise ArgumentError(f"ParamUpdate: {p!r} is not a parameter of {fn!r}") from None
 
 
 def _unique(variables):
@@ -122,8 +104,8 @@ def _apply_rule(conf, variables, accumulators, slots, counter):
         return tf.group(*[acc.assign(tf.zeros_like(acc)) for acc in accumulators])
 
 
-class _EagerGroup:
-    """Parameters that are TF2 ``tf.Variable``s with gentf accumulators."""
+class _Group:
+    """The parameters (``tf.Variable``s with gentf accumulators) and the optimizer state."""
 
     def __init__(self, conf, variables):
         self.conf, self.variables = conf, variables
@@ -150,48 +132,3 @@ class _EagerGroup:
             self._compiled()
         else:
             self._ops()
-
-
-class _GraphGroup:
-    """Parameters of one graph-form TFFunction (Variables of its graph, run in its session)."""
-
-    def __init__(self, conf, fn, variables):
-        self.conf, self.fn, self.variables = conf, fn, variables
-        self.accumulators = [fn.param_grad_var(v) for v in variables]
-        self.session = fn._session
-        graph = self.session.graph
-        with graph.as_default():
-            if isinstance(conf, UpdateConf):
-                slots = [[tf.compat.v1.Variable(s, trainable=False) for s in conf.slots(v)] for v in variables]
-                counter = tf.compat.v1.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
-                self._op = _apply_rule(conf, variables, self.accumulators, slots, counter)
-                new = [s for vs in slots for s in vs] + [counter]
-            else:  # Keras: step eager shadows, then write the values back with one run
-                self._feeds = [tf.compat.v1.placeholder(v.dtype.base_dtype, v.shape) for v in variables]
-                writes = [v.assign(ph) for v, ph in zip(variables, self._feeds)]
-                with tf.control_dependencies(writes):
-                    self._op = tf.group(*[a.assign(tf.zeros_like(a)) for a in self.accumulators])
-                new = []
-            self.session.run(tf.compat.v1.variables_initializer(new))
-        if not isinstance(conf, UpdateConf):
-            with tf.init_scope():
-                self._shadows = [tf.Variable(tf.zeros(v.shape, v.dtype.base_dtype)) for v in variables]
-                conf.build(self._shadows)
-
-    def _run(self):
-        if isinstance(self.conf, UpdateConf):
-            self.session.run(self._op)
-            return
-        values, grads = self.session.run((self.variables, self.accumulators))
-        for shadow, value in zip(self._shadows, values):
-            shadow.assign(value)
-        self.conf.apply_gradients([(-tf.convert_to_tensor(g), s) for g, s in zip(grads, self._shadows)])
-        self.session.run(self._op, dict(zip(self._feeds, [s.numpy() for s in self._shadows])))
-
-    def apply(self):
-        if tf.executing_eagerly():
-            self._run()
-        elif isinstance(self.conf, UpdateConf):
-            tf.numpy_function(lambda: np.int8(self.session.run(self._op) or 0), [], tf.int8, stateful=True)
-        else:
-            tf.py_function(lambda: self._run() or np.int8(0), [], tf.int8)

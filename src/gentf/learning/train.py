@@ -26,29 +26,29 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from ..core.choicemap import pack, unpack
-from ..core.errors import ArgumentError, GentfError
+from ..core import compile as compiled
+from ..core.errors import ArgumentError
 from ..core.gfi import accumulate_param_gradients, generate
 from ..core.nest import decode, encode
 from ..core.seeds import as_seed
 
-_MAX_TRACES = 16
-
 
 def train(gen_fn, data_generator, update, num_epoch=1, epoch_size=1, num_minibatch=1,
-          minibatch_size=1, evaluation_size=None, verbose=False, callback=None, seed=None):
+          minibatch_size=1, evaluation_size=None, verbose=False, callback=None, seed=None,
+          jit_compile=False):
     """Train the parameters of ``update`` so that ``gen_fn`` generates the data's constraints.
 
     ``data_generator()`` returns ``(args, constraints)``: a tuple of arguments of ``gen_fn`` and
     a choice map. ``callback(epoch, score)`` (``epoch`` counts from 0) runs after each epoch.
     ``seed`` fixes the minibatch permutations and the seeds of ``generate`` (None: drawn from
-    gentf's global generator, see ``gentf.seed``). Returns one score per epoch (see module
-    docstring)."""
+    gentf's global generator, see ``gentf.seed``). ``jit_compile=True`` compiles each epoch with
+    XLA. Returns one score per epoch (see module docstring)."""
     if evaluation_size is None:
         evaluation_size = epoch_size
     if not 1 <= minibatch_size <= epoch_size:
         raise ArgumentError(f"train: minibatch_size must be in 1..epoch_size={epoch_size}, got {minibatch_size}")
     rng = np.random.default_rng(as_seed(seed).numpy().astype(np.uint32))  # seeds may be negative int32
-    runner = _EpochRunner(gen_fn, update, verbose)
+    runner = _EpochRunner(gen_fn, update, verbose, jit_compile)
     n_seeds = num_minibatch * minibatch_size + evaluation_size
     scores = []
     for epoch in tqdm(range(num_epoch), disable=not verbose, desc="train"):
@@ -81,12 +81,11 @@ def _example(example):
 
 
 class _EpochRunner:
-    """Runs epochs of one (gen_fn, update) pair, compiled per data structure when possible."""
+    """Runs epochs of one (gen_fn, update) pair: one compiled program per data structure
+    (``core.compile``), or eagerly when the model cannot be traced."""
 
-    def __init__(self, gen_fn, update, verbose):
-        self.gen_fn, self.update, self.verbose = gen_fn, update, verbose
-        self.compiled = {}
-        self.dynamic = False
+    def __init__(self, gen_fn, update, verbose, jit_compile):
+        self.gen_fn, self.update, self.verbose, self.jit_compile = gen_fn, update, verbose, jit_compile
 
     def body(self, minibatches, evaluation, seeds):
         """The maths of one epoch (module docstring, steps 2 and 3); returns the mean weight."""
@@ -105,22 +104,14 @@ class _EpochRunner:
         return tf.add_n(weights) / len(weights) if weights else tf.constant(np.nan, tf.float64)
 
     def run(self, minibatches, evaluation, seeds):
-        if self.dynamic:
-            return self.body(minibatches, evaluation, tf.constant(seeds))
         comps = []
         code = encode((minibatches, evaluation), comps)
-        fn = self.compiled.get(code)
-        if fn is None:
-            if len(self.compiled) >= _MAX_TRACES:
-                self.compiled.clear()
-            fn = self.compiled[code] = tf.function(
-                lambda c, s: self.body(*decode(code, c)[0], s), autograph=False)
-        try:
-            return fn(comps, seeds)
-        except (GentfError, tf.errors.OpError):
-            raise
-        except Exception as e:  # tracing failed: the structure depends on random values
-            self.dynamic = True
-            if self.verbose:
-                tqdm.write(f"train: cannot compile {self.gen_fn!r} ({type(e).__name__}: {e}); running eagerly")
-            return self.body(minibatches, evaluation, tf.constant(seeds))
+        seeds = tf.constant(seeds)
+        dynamic = compiled.is_dynamic(self.gen_fn)
+        out = compiled.run(self.gen_fn, ("train", self.update, code),
+                           lambda: lambda c, s: self.body(*decode(code, c)[0], s), (comps, seeds),
+                           fallback=lambda: self.body(minibatches, evaluation, seeds), jit_compile=self.jit_compile)
+        if self.verbose and not dynamic and compiled.is_dynamic(self.gen_fn):
+            tqdm.write(f"train: cannot compile {self.gen_fn!r} ({compiled.explain_compile(self.gen_fn)}); "
+                       "running eagerly")
+        return out

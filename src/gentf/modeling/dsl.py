@@ -5,9 +5,11 @@ under its handler (``handlers.py``); the body is ordinary Python and TensorFlow 
 model whose addresses and shapes do not depend on random values the same methods trace into a
 ``tf.function`` graph unchanged.
 """
+import contextlib
 import functools
 
 import tensorflow as tf
+from tensorflow.python.framework.tensor import Tensor
 
 from ..core.choicemap import ChoiceMap
 from ..core.errors import NonDifferentiableError, NotInModelError, UnaddressedCallError
@@ -17,7 +19,7 @@ from ..core.argdiffs import NoChange, UnknownChange, all_unchanged
 from ..core.seeds import SeedStream
 from ..core.gradients import is_float, objective as log_p_objective, split_gradients
 from .handlers import GenerateHandler, RegenerateHandler, UpdateHandler, total
-from .params import accumulation_scope, missing_param, register_accumulator
+from .params import missing_param, register_accumulator
 from .trace import ChoiceRecord, DynamicTrace
 
 
@@ -43,7 +45,7 @@ class GenFunction(GenerativeFunction):
 
     # --- running the body ----------------------------------------------------------------
     def _run(self, handler, args):
-        with handler_scope(handler):
+        with handler_scope(handler), _static_iteration():
             retval = self.body(*args)
         if handler.pending:
             call = next(iter(handler.pending))
@@ -119,13 +121,37 @@ class GenFunction(GenerativeFunction):
         return arg_grads, values, grads
 
     def _accumulate_param_gradients(self, trace, retval_grad, scale):
-        with accumulation_scope(scale):  # graph-form TFFunctions accumulate in their gradients
-            tape, objective, args, _ = self._replay(trace, EmptySelection, retval_grad)
-            variables = [v for v in tape.watched_variables() if v.trainable]
-            arg_grads, var_grads = split_gradients(tape, objective, args, variables)
+        tape, objective, args, _ = self._replay(trace, EmptySelection, retval_grad)
+        variables = [v for v in tape.watched_variables() if v.trainable]
+        arg_grads, var_grads = split_gradients(tape, objective, args, variables)
         for var, grad in zip(variables, var_grads):
             register_accumulator(var).assign_add(tf.cast(scale, grad.dtype) * grad)
         return arg_grads
+
+
+@contextlib.contextmanager
+def _static_iteration():
+    """While a body is traced into a graph, ``for x in xs`` over a tensor whose leading dimension
+    is static iterates its rows, as it does eagerly (TensorFlow refuses any iteration of a
+    symbolic tensor; a body is plain Python, so a loop over an argument is static structure).
+    Iterating a tensor of unknown leading dimension still raises."""
+    if tf.executing_eagerly() or _iteration[0]:
+        yield
+        return
+    refuse = Tensor._disallow_iteration
+
+    def allow_static(tensor):
+        shape = tensor._shape_tuple()
+        if not shape or shape[0] is None:
+            refuse(tensor)
+    Tensor._disallow_iteration, _iteration[0] = allow_static, True
+    try:
+        yield
+    finally:
+        Tensor._disallow_iteration, _iteration[0] = refuse, False
+
+
+_iteration = [False]
 
 
 def gen(body):

@@ -4,35 +4,12 @@ Every trainable ``tf.Variable`` that gentf trains (a @gen function's ``param``, 
 variables) has a gradient accumulator: a non-trainable Variable of the same shape to which
 ``accumulate_param_gradients`` adds ``scale * gradient``. Optimizers read and reset accumulators.
 """
-import contextlib
-import threading
-
 import tensorflow as tf
 
 from ..core.errors import AddressError, NotInModelError
 from ..core.gfi import active_handler
 
 _accumulators = {}  # var.ref() -> accumulator Variable
-_scales = threading.local()
-
-
-@contextlib.contextmanager
-def accumulation_scope(scale):
-    """Marks an ``accumulate_param_gradients`` in progress with factor ``scale``. Parameters a
-    GradientTape cannot see (a graph-form TFFunction's tf.compat.v1 Variables) are accumulated
-    by their custom gradient, which reads ``accumulation_scale()``."""
-    stack = _scales.__dict__.setdefault("stack", [])
-    stack.append(scale)
-    try:
-        yield
-    finally:
-        stack.pop()
-
-
-def accumulation_scale():
-    """The innermost active ``accumulation_scope``'s scale, or None outside any."""
-    stack = getattr(_scales, "stack", None)
-    return stack[-1] if stack else None
 
 
 def register_accumulator(var):

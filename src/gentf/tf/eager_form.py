@@ -15,7 +15,6 @@ import tensorflow as tf
 from ..core.errors import ArgumentError
 from ..modeling.params import register_accumulator
 from .function import TFFunction
-from .graph_form import _unique_names
 
 
 class EagerTFFunction(TFFunction):
@@ -45,12 +44,16 @@ class EagerTFFunction(TFFunction):
     def params(self):
         return dict(self._named)
 
-    def param_grad_var(self, var):
-        """The gentf accumulator of parameter ``var``."""
+    def trained_variable(self, var):
+        """The ``tf.Variable`` that gentf trains for parameter ``var`` (here ``var`` itself)."""
         var = _tf_variable(var)
         if all(var is not v for v in self._named.values()):
             raise ArgumentError(f"{var.name} is not a parameter of {self!r}")
-        return register_accumulator(var)
+        return var
+
+    def param_grad_var(self, var):
+        """The gentf accumulator of parameter ``var``."""
+        return register_accumulator(self.trained_variable(var))
 
     def reset_param_grads(self):
         """A callable that zeroes this function's accumulators when called (eagerly or inside
@@ -72,6 +75,17 @@ class EagerTFFunction(TFFunction):
         for var, grad in zip(variables, var_grads):
             register_accumulator(var).assign_add(tf.cast(scale, grad.dtype) * grad)
         return arg_grads
+
+
+def _unique_names(pairs):
+    """``{name: var}`` with ``_1``, ``_2``, ... appended to repeated names."""
+    out = {}
+    for name, var in pairs:
+        key, k = name, 1
+        while key in out:
+            key, k = f"{name}_{k}", k + 1
+        out[key] = var
+    return out
 
 
 def _tf_variable(v):

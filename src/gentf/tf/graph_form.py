@@ -2,74 +2,87 @@
 
 The user builds a ``tf.Graph`` (``with tf.Graph().as_default():``) of ``tf.compat.v1``
 placeholders ``x`` (the arguments), Variables ``theta`` (the parameters) and one output tensor
-``y = f(x; theta)``. At construction gentf adds to that graph, as GenTF does:
+``y = f(x; theta)``. gentf runs that graph *inside* TF2 programs, as native ops:
 
-- a placeholder ``dy`` of ``y``'s shape and the input gradients ``J_x(y)^T dy``
-  (``tf.gradients(y, x, grad_ys=dy)``);
-- per parameter an accumulator Variable ``g_theta`` (``get_param_grad_tf_var``), a scalar
-  placeholder ``s`` and the op ``g_theta += s * J_theta(y)^T dy``;
-- the op ``g_theta = 0`` for all parameters (``reset_param_grads_tf_op``);
-
-and initialises the graph's uninitialised variables in the session (a new one if none given).
-
-Evaluation crosses into TF2 as ``tf.numpy_function`` calling ``session.run`` (so it also runs
-inside ``tf.function``), wrapped in ``tf.custom_gradient``: the gradient for an incoming ``dy``
-runs the input-gradient graph, and while an ``accumulate_param_gradients`` is in progress
-(``modeling.params.accumulation_scale()`` is set, by this class or by a calling @gen function)
-it also runs the accumulate op with ``s`` = that scale. The call reads a trainable scalar
-"anchor" Variable (value 0, gradient 0) so that every GradientTape records it and runs that
-custom gradient even when no argument is watched.
+- at construction the part of the graph that computes ``y`` is cut out as a ``GraphDef`` in which
+  every variable read becomes an input (``_importable``);
+- each call imports that ``GraphDef`` into a ``tf.function`` (``tf.graph_util.import_graph_def``
+  with an input map: the placeholders get the arguments, the reads get TF2 ``tf.Variable``
+  *mirrors* of the graph's variables). Called from a compiled gentf program (auto-compile,
+  ``train``, inference, XLA) it is one nested function of ordinary ops: no ``numpy_function``
+  and no ``session.run``. Gradients are TF's own, and the mirrors are the parameters that
+  gentf's accumulators and optimizers see, exactly as for the eager form (``EagerTFFunction``);
+- the mirrors are the parameter state; the session is a *view* of it. gentf adds to the graph,
+  as GenTF does, an accumulator Variable ``g_theta`` per parameter (``get_param_grad_tf_var``)
+  and the op ``g_theta = 0`` (``reset_param_grads_tf_op``). Every ``run`` of the session
+  (``runtf``, ``sess.run``, ``W.eval()``) first writes the mirrors' values (parameters and
+  accumulators) into the graph's variables and afterwards reads them back, so what a user
+  fetches or runs through the session (an accumulator, the reset op, a ``tf.compat.v1.train``
+  update op) sees and changes the values gentf uses. The session's ``run`` method is wrapped
+  on the session object itself (given sessions included); runs through another session of the
+  same graph are not seen.
 """
-import numpy as np
 import tensorflow as tf
+from tensorflow.python.eager import context
 
 from ..core.errors import ArgumentError, GentfError
-from ..modeling.params import accumulation_scale, accumulation_scope
+from ..modeling.params import register_accumulator
+from .eager_form import EagerTFFunction, _unique_names
 from .function import TFFunction
 
+_VARIABLE_OPS = ("VarHandleOp", "VariableV2", "Variable")
 
-class GraphTFFunction(TFFunction):
+
+class GraphTFFunction(EagerTFFunction):
     """``TFFunction(params, inputs, output, session=None)`` over a ``tf.compat.v1`` graph."""
 
     def __init__(self, params, inputs, output, session=None):
-        super().__init__()
+        TFFunction.__init__(self)  # eager execution must be on
         params, inputs = list(params), list(inputs)
         graph = _check_graph(params, inputs, output)
         if session is not None and session.graph is not graph:
             raise ArgumentError("TFFunction: the session's graph is not the graph of the output tensor")
-        self._params, self._inputs, self._output = params, inputs, output
-        self._anchor = None
+        self._graph_params, self._inputs, self._output = params, inputs, output
         with graph.as_default():
-            self._output_grad = tf.compat.v1.placeholder(output.dtype, output.shape, name="output_grad")
-            self._scaler = tf.compat.v1.placeholder(tf.float64, (), name="scaler")
-            input_grads = tf.gradients(output, inputs, grad_ys=self._output_grad)
-            self._grad_index = [i for i, g in enumerate(input_grads) if g is not None]
-            self._input_grads = [tf.convert_to_tensor(input_grads[i]) for i in self._grad_index]
-            self._accumulators, updates = {}, []
-            for p, g in zip(params, tf.gradients(output, params, grad_ys=self._output_grad)):
-                acc = tf.compat.v1.Variable(tf.zeros(p.shape, p.dtype.base_dtype), trainable=False,
-                                            name=p.op.name + "_grad")
-                self._accumulators[p.ref()] = acc
-                if g is not None:  # y does not depend on p: its gradient is 0
-                    g = tf.convert_to_tensor(g)
-                    updates.append(acc.assign_add(tf.cast(self._scaler, g.dtype) * g))
-            self._accumulate_op = tf.group(*updates)
-            self._reset_op = tf.group(*[a.assign(tf.zeros_like(a)) for a in self._accumulators.values()])
-            self._session = session if session is not None else tf.compat.v1.Session(graph=graph)
-            _initialize_uninitialized(self._session, graph)
+            self._graph_accumulators = {p.ref(): tf.compat.v1.Variable(
+                tf.zeros(p.shape, p.dtype.base_dtype), trainable=False, name=p.op.name + "_grad")
+                for p in params}
+            self._reset_op = tf.group(*[a.assign(tf.zeros_like(a)) for a in self._graph_accumulators.values()])
+        session = session if session is not None else tf.compat.v1.Session(graph=graph)
+        _initialize_uninitialized(session, graph)
+        self._session = session
+        self._view = _SessionView.of(session)
+        self._graph_def, self._reads, self._handles = _importable(graph, inputs, output)
+        with context.eager_mode():  # TF2 state, even when built inside `graph.as_default()`
+            self._mirrors = {p.ref(): self._view.mirror(p.op.name, trainable=True) for p in params}
+            for p in params:
+                self._view.link(self._graph_accumulators[p.ref()], register_accumulator(self._mirrors[p.ref()]))
+            for name in {**self._reads, **self._handles}.values():
+                self._view.mirror(name)
+        self._program = tf.function(self._imported, autograph=False, reduce_retracing=True)
+        super().__init__(self._program, variables=[self._mirrors[p.ref()] for p in params])
 
     def __repr__(self):
         return f"TFFunction({', '.join(p.op.name for p in self._inputs)} -> {self._output.op.name})"
 
     def params(self):
-        return _unique_names((p.op.name, p) for p in self._params)
+        """Parameter name -> the ``tf.compat.v1`` Variable (the user's object, read with ``runtf``)."""
+        return _unique_names((p.op.name, p) for p in self._graph_params)
+
+    def param_variables(self):
+        return list(self._graph_params)
+
+    def trained_variable(self, var):
+        """The TF2 mirror that gentf trains for parameter ``var`` (a graph Variable)."""
+        mirror = self._mirrors.get(var.ref()) if isinstance(var, tf.Variable) else None
+        if mirror is None:
+            raise ArgumentError(f"{var!r} is not a parameter of {self!r}")
+        return mirror
 
     def param_grad_var(self, var):
         """The accumulator Variable (in this function's graph) of parameter ``var``."""
-        acc = self._accumulators.get(var.ref()) if isinstance(var, tf.Variable) else None
-        if acc is None:
-            raise ArgumentError(f"{var!r} is not a parameter of {self!r}")
-        return acc
+        self.trained_variable(var)
+        return self._graph_accumulators[var.ref()]
 
     def reset_param_grads(self):
         """The op (run it with ``runtf``) that zeroes this function's accumulators."""
@@ -110,58 +123,136 @@ class GraphTFFunction(TFFunction):
 
     def _call(self, args):
         self._check_context()
-        xs = self._check_args(args)
-        anchor = self._tape_variables()[0]
-        out = self._output
+        return self._program(*self._check_args(args))
 
-        @tf.custom_gradient
-        def call(*xs):
-            y = tf.numpy_function(self._np_forward, [*xs, anchor], out.dtype.base_dtype, stateful=True)
-            y.set_shape(out.shape)
+    def _imported(self, *xs):
+        """The output for arguments ``xs``: the graph's ops imported into the calling graph, the
+        placeholders fed ``xs``, the variable reads fed reads of the mirrors."""
+        feeds = {ph.name: x for ph, x in zip(self._inputs, xs)}
+        reads = {}
+        for node, var in self._reads.items():
+            if var not in reads:
+                reads[var] = tf.convert_to_tensor(self._view.mirrors[var])
+            feeds[node + ":0"] = reads[var]
+        for node, var in self._handles.items():  # other uses of a variable: its handle
+            mirror = self._view.mirrors[var]
+            tf.compat.v1.get_default_graph().watch_variable(mirror)  # tapes see the access
+            feeds[node + ":0"] = tf.identity(mirror.handle)
+        (y,) = tf.graph_util.import_graph_def(self._graph_def, input_map=feeds,
+                                             return_elements=[self._output.name], name="graph_form")
+        return tf.ensure_shape(y, self._output.shape)
 
-            def grad(dy, variables=None):
-                scale = accumulation_scale()
-                tout = [self._inputs[i].dtype for i in self._grad_index]
-                if scale is None:
-                    g = tf.numpy_function(self._np_backward, [dy, *xs], tout, stateful=True)
-                else:
-                    scale = tf.cast(scale, tf.float64)
-                    g = tf.numpy_function(self._np_accumulate, [dy, scale, *xs], tout, stateful=True)
-                grads = [None] * len(xs)  # None for inputs y does not depend on (or ints)
-                for i, gi in zip(self._grad_index, g if isinstance(g, (list, tuple)) else [g]):
-                    grads[i] = tf.ensure_shape(gi, xs[i].shape)
-                return grads, [tf.zeros_like(v) for v in variables or ()]
-            return y, grad
-        return call(*xs)
 
-    def _np_forward(self, *xs_and_anchor):
-        return np.asarray(self._session.run(self._output, self._feed(xs_and_anchor[:-1])))
+class _SessionView:
+    """The TF2 mirrors of one session's graph Variables, and the session's wrapped ``run``:
+    ``push`` (mirrors -> graph), the user's run, ``pull`` (graph -> mirrors)."""
 
-    def _np_backward(self, dy, *xs):
-        feed = self._feed(xs)
-        feed[self._output_grad] = dy
-        return [np.asarray(g) for g in self._session.run(self._input_grads, feed)]
+    def __init__(self, session):
+        self.session, self.mirrors, self._links = session, {}, []
+        self._run = session.run
+        self._push_op, self._feeds = None, []
 
-    def _np_accumulate(self, dy, scale, *xs):
-        feed = self._feed(xs)
-        feed[self._output_grad], feed[self._scaler] = dy, scale
-        grads, _ = self._session.run((self._input_grads, self._accumulate_op), feed)
-        return [np.asarray(g) for g in grads]
+        def run(fetches, feed_dict=None, options=None, run_metadata=None):
+            self.push()
+            try:
+                return self._run(fetches, feed_dict, options, run_metadata)
+            finally:
+                self.pull()
+        session.run = run
+        session._gentf_view = self
 
-    def _feed(self, xs):
-        return dict(zip(self._inputs, xs))
+    @classmethod
+    def of(cls, session):
+        view = getattr(session, "_gentf_view", None)
+        return view if view is not None else cls(session)
 
-    # --- accumulation ----------------------------------------------------------------------
-    def _tape_variables(self):
-        if self._anchor is None:
-            with tf.init_scope():
-                self._anchor = tf.Variable(0.0, trainable=True, name="tffunction_anchor")
-        return [self._anchor]
+    def mirror(self, name, trainable=None):
+        """The TF2 Variable mirroring the graph Variable whose op is ``name``, made once (with
+        the graph Variable's value; trainable as the graph Variable unless ``trainable``)."""
+        mirror = self.mirrors.get(name)
+        if mirror is None:
+            var = _variable_of(self.session.graph.get_operation_by_name(name))
+            mirror = tf.Variable(self._run(var), trainable=bool(trainable or var.trainable), name=name + "_mirror")
+            self.mirrors[name] = mirror
+            self.link(var, mirror)
+        elif trainable and not mirror.trainable:
+            raise ArgumentError(f"TFFunction: {name!r} was first used as a constant of another TFFunction of "
+                                "this session; list it among the params of the first one too")
+        return mirror
 
-    def _accumulate(self, variables, scale, gradients):
-        with accumulation_scope(scale):
-            arg_grads, _ = gradients()
-        return arg_grads
+    def link(self, graph_var, mirror):
+        self._links.append((graph_var, mirror))
+        self._push_op = None
+
+    def push(self):
+        if self._push_op is None:
+            with self.session.graph.as_default():
+                self._feeds = [tf.compat.v1.placeholder(g.dtype.base_dtype, g.shape) for g, _ in self._links]
+                self._push_op = tf.group(*[g.assign(ph) for (g, _), ph in zip(self._links, self._feeds)])
+        self._run(self._push_op, {ph: m.numpy() for ph, (_, m) in zip(self._feeds, self._links)})
+
+    def pull(self):
+        values = self._run([g for g, _ in self._links])
+        for (_, mirror), value in zip(self._links, values):
+            mirror.assign(value)
+
+
+def _variable_of(op):
+    """The ``tf.Variable`` of the graph whose op is ``op``."""
+    for var in op.graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES) + \
+            op.graph.get_collection(tf.compat.v1.GraphKeys.LOCAL_VARIABLES):
+        if var.op is op:
+            return var
+    raise ArgumentError(f"TFFunction: the graph reads {op.name!r}, which is not a tf.compat.v1 Variable "
+                        "of a collection (create variables with tf.compat.v1.Variable)")
+
+
+def _importable(graph, inputs, output):
+    """``(graph_def, reads, handles)``: the ops ``output`` depends on, where each read of a
+    variable (``ReadVariableOp`` of a resource variable, or a ref variable's value) is a
+    placeholder of the same name (``reads``: node -> variable op name) and each remaining use of
+    a resource handle is a resource placeholder (``handles``). Colocation hints are dropped (they
+    name ops that are not imported). A placeholder that is not an input is an ArgumentError."""
+    nodes = {n.name: n for n in graph.as_graph_def().node}
+    kind = {name: n.op for name, n in nodes.items()}
+    inputs = {x.op.name for x in inputs}
+    keep, stack = {}, [output.op.name]
+    while stack:
+        name = stack.pop()
+        if name in keep:
+            continue
+        node = tf.compat.v1.NodeDef()
+        node.CopyFrom(nodes[name])
+        keep[name] = node
+        if node.op == "ReadVariableOp" and kind.get(node.input[0]) in _VARIABLE_OPS:
+            continue
+        stack.extend(i.lstrip("^").split(":")[0] for i in node.input)
+    reads, handles = {}, {}
+    for name, node in keep.items():
+        if node.op in ("Placeholder", "PlaceholderV2") and name not in inputs:
+            raise ArgumentError(f"TFFunction: the output depends on placeholder {name!r}, which is not "
+                                f"among the inputs {sorted(inputs)}")
+        if node.op == "ReadVariableOp" and kind.get(node.input[0]) in _VARIABLE_OPS:
+            reads[name] = node.input[0]
+            _as_placeholder(node, node.attr["dtype"].type)
+        elif node.op in ("VariableV2", "Variable"):
+            reads[name] = name
+            _as_placeholder(node, node.attr["dtype"].type)
+        elif node.op == "VarHandleOp":
+            handles[name] = name
+            _as_placeholder(node, tf.resource.as_datatype_enum)
+        node.attr.pop("_class", None)
+    graph_def = tf.compat.v1.GraphDef(versions=graph.graph_def_versions)
+    graph_def.node.extend(keep.values())
+    return graph_def, reads, handles
+
+
+def _as_placeholder(node, dtype):
+    node.op = "Placeholder"
+    del node.input[:]
+    for key in list(node.attr):
+        del node.attr[key]
+    node.attr["dtype"].type = dtype
 
 
 def _castable(src, dst):
@@ -189,22 +280,14 @@ def _check_graph(params, inputs, output):
 
 def _initialize_uninitialized(session, graph):
     variables = graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)
-    flags = session.run([tf.compat.v1.is_variable_initialized(v) for v in variables])
+    with graph.as_default():
+        flags = session.run([tf.compat.v1.is_variable_initialized(v) for v in variables])
     session.run([v.initializer for v, ok in zip(variables, flags) if not ok])
 
 
-def _unique_names(pairs):
-    out = {}
-    for name, var in pairs:
-        key, k = name, 1
-        while key in out:
-            key, k = f"{name}_{k}", k + 1
-        out[key] = var
-    return out
-
-
 def get_session(fn):
-    """The ``tf.compat.v1.Session`` of a graph-form TFFunction."""
+    """The ``tf.compat.v1.Session`` of a graph-form TFFunction (a view of the parameter state:
+    see the module docstring)."""
     return _graph_form(fn, "get_session")._session
 
 

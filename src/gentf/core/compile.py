@@ -1,0 +1,188 @@
+"""One compile-or-fall-back mechanism for every compiled program gentf runs.
+
+An eager TF op costs ~25 us and an eager TFP sample several ms, while one ``tf.function`` call
+costs ~350 us whatever it contains. So gentf runs its work as cached ``tf.function``s: repeated
+eager GFI calls (``core.gfi``: compiled from the second call with the same static structure),
+inference programs (``inference``: all particles, N MCMC steps; XLA by default) and training
+epochs (``learning.train``). All of them go through ``run``:
+
+- programs are cached per ``(owner, key)``: ``key`` captures everything static (method, static
+  arguments, shapes); the tensors are the inputs, so new values never retrace. A cached program
+  is called as a concrete function (skipping ``tf.function``'s dispatch, ~0.2 ms a call);
+- a program XLA cannot compile (an op without an XLA kernel) runs as a plain graph from then on;
+  XLA drops assertions, so domain checks are deferred and raised after the call (``core.domain``);
+- a program that cannot be traced because the model's structure depends on values makes its
+  owner *dynamic*: ``fallback()`` (the eager path) runs now and from then on. Only the errors that
+  mean "this depends on a value" count (``_DYNAMIC``: branching on or iterating a symbolic
+  tensor, converting it to Python or numpy, a structure that changes between loop steps); any
+  other exception raised while tracing is a bug and propagates. The reason is recorded:
+  ``explain_compile(owner)`` returns it, and it is logged (logger ``"gentf"``, INFO);
+- host randomness is never frozen into a program: a body that draws from ``numpy.random``'s or
+  ``random``'s global generators while being traced would replay the trace-time draws on every
+  call, so such a draw makes the owner dynamic too (with that reason).
+
+``set_auto_compile(False)`` turns off the compilation of eager GFI calls (e.g. to debug a model
+with print statements, which run only while tracing).
+"""
+import logging
+import random
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+from . import domain
+from .errors import GentfError
+from .seeds import xla_randomness
+
+_log = logging.getLogger("gentf")
+_auto_compile = True
+_MAX_PROGRAMS = 32  # per owner; the oldest is dropped beyond
+
+
+def set_auto_compile(enabled):
+    """Enable or disable automatic compilation of repeated eager GFI calls."""
+    global _auto_compile
+    _auto_compile = bool(enabled)
+
+
+def auto_compile_enabled():
+    return _auto_compile
+
+
+class DynamicStructureError(GentfError):
+    """Raised while tracing when a program's structure depends on values (gentf falls back to
+    eager execution and records this as the reason)."""
+
+
+class _Owner:
+    __slots__ = ("seen", "programs", "reason", "no_xla")
+
+    def __init__(self):
+        self.seen = set()       # keys run once eagerly (compile_after=1)
+        self.programs = {}      # (key, jit_compile) -> tf.function; also concrete programs
+        self.reason = None      # why the owner runs eagerly (None: it compiles)
+        self.no_xla = set()     # keys XLA could not compile
+
+
+_owners = weakref.WeakKeyDictionary()
+
+
+def _state(owner):
+    state = _owners.get(owner)
+    if state is None:
+        state = _owners[owner] = _Owner()
+    return state
+
+
+def explain_compile(owner):
+    """Why ``owner`` (a generative function, or the owner of an inference or training program)
+    runs eagerly: the exception that made tracing fail, or None when it compiles."""
+    state = _owners.get(owner)
+    return None if state is None else state.reason
+
+
+def is_dynamic(owner):
+    state = _owners.get(owner)
+    return state is not None and state.reason is not None
+
+
+def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0):
+    """``build()(*inputs)`` as a cached compiled program of ``owner``, or ``fallback()``.
+
+    ``compile_after``: how many eager runs (``fallback()``) of a key come before it is compiled
+    (1 for GFI calls: a call made once is not worth tracing). With ``jit_compile`` the program
+    is compiled by XLA. Returns the program's outputs, or ``fallback()``'s when ``owner`` is
+    dynamic (see the module docstring)."""
+    state = _state(owner)
+    if state.reason is not None:
+        return fallback()
+    if compile_after and key not in state.seen:
+        state.seen.add(key)
+        return fallback()
+    jit_compile = jit_compile and key not in state.no_xla
+    try:
+        out = _program(state, key, build, jit_compile, inputs)(*inputs)
+        if jit_compile:
+            out, failure = out
+            domain.raise_failure(failure)
+        return out
+    except GentfError as e:
+        if not isinstance(e, DynamicStructureError):
+            raise
+        return _fall_back(owner, state, e, fallback)
+    except tf.errors.OpError as e:
+        error = domain.domain_error(e)
+        if error is not None:
+            raise error from None
+        if not jit_compile:
+            raise
+        state.no_xla.add(key)
+        return run(owner, key, build, inputs, fallback, False)
+    except _DYNAMIC as e:
+        if not _depends_on_values(e):
+            raise
+        return _fall_back(owner, state, e, fallback)
+
+
+def _fall_back(owner, state, error, fallback):
+    state.reason = f"{type(error).__name__}: {error}"
+    _log.info("gentf: %r runs eagerly (cannot be compiled): %s", owner, state.reason)
+    return fallback()
+
+
+def _program(state, key, build, jit_compile, inputs):
+    """The cached program for ``key``, as a concrete function for these input shapes when every
+    input is a tensor."""
+    fn = state.programs.get((key, jit_compile))
+    if fn is None:
+        fn = state.programs[(key, jit_compile)] = _compile(build(), jit_compile)
+        while len(state.programs) > _MAX_PROGRAMS:
+            del state.programs[next(iter(state.programs))]
+    flat = tf.nest.flatten(inputs)
+    if not all(isinstance(t, tf.Tensor) for t in flat):
+        return fn
+    signature = ("concrete", key, jit_compile) + tuple((tuple(t.shape), t.dtype) for t in flat)
+    program = state.programs.get(signature)
+    if program is None:
+        program = state.programs[signature] = fn.get_concrete_function(*inputs)
+    return program
+
+
+def _compile(body, jit_compile):
+    """``body`` as a ``tf.function`` that refuses host randomness while tracing; under XLA it
+    also returns the deferred domain-check failure index."""
+    def traced(*args):
+        before = _host_rng_state()
+        if jit_compile:
+            with domain.deferred(), xla_randomness():
+                out = body(*args)
+            out = out, domain.failure_index()
+        else:
+            out = body(*args)
+        if _host_rng_state() != before:
+            raise DynamicStructureError(
+                "the body drew host randomness (numpy.random or random) while being traced; a "
+                "compiled program would replay those draws on every call. Draw with gentf "
+                "distributions or tf.random stateless ops (or pass the values as arguments) to "
+                "compile it")
+        return out
+    return tf.function(traced, autograph=False, jit_compile=jit_compile, reduce_retracing=True)
+
+
+def _host_rng_state():
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return keys.tobytes(), pos, has_gauss, gauss, random.getstate()
+
+
+# Errors raised while tracing a body whose structure depends on values.
+_DYNAMIC = (tf.errors.OperatorNotAllowedInGraphError, TypeError, ValueError, NotImplementedError,
+            AttributeError)
+_SYMBOLIC = ("symbolic", "Symbolic", "cannot be interpreted as an integer", "Tensor is unhashable")
+
+
+def _depends_on_values(error):
+    """Is ``error`` (raised while tracing) one of value-dependent structure, not a bug?"""
+    if isinstance(error, tf.errors.OperatorNotAllowedInGraphError):
+        return True
+    return any(s in str(error) for s in _SYMBOLIC)
