@@ -37,6 +37,10 @@ class GenFunction(GenerativeFunction):
     def params(self):
         return dict(self._params)
 
+    def _checkpoint_children(self):
+        """Its parameters by name, for ``tf.train.Checkpoint`` (``core.tracking``)."""
+        return dict(self._params)
+
     def param_var(self, name):
         var = self._params.get(name)
         if var is None:
@@ -52,6 +56,7 @@ class GenFunction(GenerativeFunction):
             raise UnaddressedCallError(
                 f"in {self!r}: {call.gen_fn!r} was called without an address (write `... @ addr`)")
         handler.finish()
+        handler.settle()
         return DynamicTrace(self, args, retval, handler.score(), handler.records)
 
     def _generate(self, args, constraints, seeds, require_all=False):

@@ -16,6 +16,7 @@ from ..core.errors import (ConstraintMismatchError, DuplicateAddressError, Missi
 from ..core.gfi import unvisited_dropped
 from ..core.nest import is_tensor_like
 from ..core.seeds import SeedStream
+from .batched_scores import Pending, ScoreBatches
 from .distribution import Distribution
 from .trace import CallRecord, ChoiceRecord
 
@@ -109,7 +110,7 @@ class Handler:
         self._claim(path)
         if isinstance(gen_fn, Distribution):
             args = gen_fn.convert_args(args)
-            gen_fn.validate(args, path, self.domain_checks)
+            self.validate(path, gen_fn, args)
             value, score = self.choice(path, gen_fn, args)
             self.records[path] = ChoiceRecord(value, score, gen_fn)
             self.scores.append(score)
@@ -118,6 +119,12 @@ class Handler:
         self.records[path] = CallRecord(trace)
         self.scores.append(trace.score)
         return trace.retval
+
+    def validate(self, path, dist, args):
+        dist.validate(args, path, self.domain_checks)
+
+    def settle(self):
+        """Compute the scores left pending (``batched_scores``); before ``score``/``weight``."""
 
     def splice(self, gen_fn, args):
         """Run another @gen function's body in this address space."""
@@ -152,17 +159,40 @@ class GenerateHandler(Handler):
         super().__init__(gen_fn, seeds)
         self.constraints = constraints
         self.require_all = require_all
+        self.batches = None if tf.executing_eagerly() else ScoreBatches()  # graphs: batched scores
+
+    def validate(self, path, dist, args):
+        if self.batches is None:  # else when the choice is scored (same assertion, batched)
+            super().validate(path, dist, args)
 
     def choice(self, path, dist, args):
-        if self.constraints.has_value(path):
+        constrained = self.constraints.has_value(path)
+        if constrained:
             value = coerce(self.constraints[path], dist, args, path, checks=self.domain_checks)
-            score = dist.logpdf(value, *args)
-            self.weights.append(score)
-            return value, score
-        if self.require_all:
+        elif self.require_all:
             raise MissingChoiceError(f"assess: no value for the choice at address {show(path)}")
-        value = dist.sample(self.seeds(), *args)
-        return value, dist.logpdf(value, *args)
+        else:
+            value = dist.sample(self.seeds(), *args)
+        if self.batches is not None and ScoreBatches.batchable(dist, args, value):
+            score = self.batches.add(path, dist, args, value)
+        else:
+            if self.batches is not None:
+                super().validate(path, dist, args)
+            score = dist.logpdf(value, *args)
+        if constrained:
+            self.weights.append(score)
+        return value, score
+
+    def settle(self):
+        if self.batches is None or not self.batches.groups:
+            return
+        self.batches.settle(self.domain_checks)
+        done = lambda t: t.value if isinstance(t, Pending) else t  # noqa: E731
+        self.scores = [done(t) for t in self.scores]
+        self.weights = [done(t) for t in self.weights]
+        for rec in self.records.values():
+            if isinstance(rec, ChoiceRecord):
+                rec.score = done(rec.score)
 
     def call(self, path, gen_fn, args):
         sub = constraints_below(self.constraints, path, gen_fn)
