@@ -116,9 +116,13 @@ def loop_over_rows(xs):
 
 
 def test_iterating_an_argument_compiles():
-    xs = np.linspace(-1.0, 1.0, 4, dtype=np.float32)
+    xs = np.linspace(-1.0, 1.0, 4)  # float64 data: choices drawn as float64 too
     obs = gentf.choicemap({("y", i): float(i) for i in range(4)})
-    weights = [float(gentf.generate(loop_over_rows, (xs,), obs, seed=3)[1]) for _ in range(3)]
+    gentf.set_default_float(tf.float64)
+    try:
+        weights = [float(gentf.generate(loop_over_rows, (xs,), obs, seed=3)[1]) for _ in range(3)]
+    finally:
+        gentf.set_default_float(tf.float32)
     assert weights[0] == pytest.approx(weights[1]) == pytest.approx(weights[2])
     assert gentf.explain_compile(loop_over_rows) is None
     assert compiled._owners[loop_over_rows].programs

@@ -121,8 +121,23 @@ def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0)
         return run(owner, key, build, inputs, fallback, False)
     except _DYNAMIC as e:
         if not _depends_on_values(e):
+            if hasattr(e, "add_note"):
+                e.add_note(f"gentf: raised while compiling {owner!r} (a bug in the program or in gentf, not "
+                           "a random structure). A dtype clash between float32 choices and float64 data: "
+                           "use gentf.set_default_float(tf.float64) or data of one dtype")
             raise
         return _fall_back(owner, state, e, fallback)
+
+
+def program(owner, key):
+    """The most recent compiled program of ``owner`` for ``key``: a concrete function (with a
+    ``.graph``), or the ``tf.function`` when its inputs are not all tensors; None if none."""
+    state = _owners.get(owner)
+    found = None
+    for k, fn in (state.programs.items() if state is not None else ()):
+        if (k[0] == "concrete" and k[1] == key) or (len(k) == 2 and k[0] == key):
+            found = fn
+    return found
 
 
 def _fall_back(owner, state, error, fallback):
