@@ -42,6 +42,7 @@ from .tf import (EagerTFFunction, GraphTFFunction, TFFunction, get_param_grad_tf
 
 # --- learning: parameter updates and supervised training (Gen.jl's ParamUpdate, train!) ---
 from .learning import ADAM, FixedStepGradientDescent, GradientDescent, ParamUpdate, train
+from .learning.checkpoint import CheckpointError
 
 __all__ = [
     # addresses, selections, choice maps, argdiffs, errors, seeds, switches
@@ -76,7 +77,7 @@ __all__ = [
     "EagerTFFunction", "GraphTFFunction", "TFFunction", "get_param_grad_tf_var", "get_session",
     "reset_param_grads_tf_op", "runtf",
     # learning
-    "ADAM", "FixedStepGradientDescent", "GradientDescent", "ParamUpdate", "train",
+    "ADAM", "FixedStepGradientDescent", "GradientDescent", "ParamUpdate", "train", "CheckpointError",
 ]
 
 # --- deep generative models: TFP distribution objects as choices, amortised VI with model learning ---

@@ -35,6 +35,7 @@ from .dtypes import default_float
 from .errors import ConstraintTypeError, UnaddressedCallError
 from .nest import decode, encode, is_tensor_like
 from .seeds import SeedStream, as_seed
+from .tracking import Checkpointable
 
 _state = threading.local()
 
@@ -112,12 +113,17 @@ class PendingCall:
     __array__ = __iter__ = __len__ = _fail
 
 
-class GenerativeFunction:
+class GenerativeFunction(Checkpointable):
     """Base class. Subclasses implement ``_simulate``, ``_generate``, ``_update``,
     ``_regenerate``, ``_project``, ``_choice_gradients`` and ``_accumulate_param_gradients``;
-    ``_assess`` and ``_propose`` have defaults derived from ``_generate`` and ``_simulate``."""
+    ``_assess`` and ``_propose`` have defaults derived from ``_generate`` and ``_simulate``.
+    Every generative function is trackable by ``tf.train.Checkpoint`` (``core.tracking``)."""
 
     auto_compile = True  # repeated eager GFI calls may run as cached tf.functions
+
+    def _checkpoint_children(self):
+        """The generative functions among this function's attributes (a combinator's kernel)."""
+        return {k.lstrip("_"): v for k, v in vars(self).items() if isinstance(v, GenerativeFunction)}
 
     def __call__(self, *args):
         handler = active_handler()

@@ -20,14 +20,17 @@ ops, eagerly (as one cached ``tf.function``) or inside a caller's ``tf.function`
 import tensorflow as tf
 
 from ..core.errors import ArgumentError
+from ..core.tracking import Checkpointable
 from ..modeling.dsl import GenFunction
 from ..modeling.params import register_accumulator
 from ..tf.function import TFFunction
 from .optimizers import UpdateConf
 
 
-class ParamUpdate:
-    """An update of the given parameters by ``conf`` (see the module docstring)."""
+class ParamUpdate(Checkpointable):
+    """An update of the given parameters by ``conf`` (see the module docstring). Trackable by
+    ``tf.train.Checkpoint``: its parameters, accumulators and optimizer state (gentf rules'
+    slots and step counter, or the Keras optimizer with its moments and iterations)."""
 
     def __init__(self, conf, *specs):
         if not (isinstance(conf, UpdateConf) or _is_keras_optimizer(conf)):
@@ -40,6 +43,28 @@ class ParamUpdate:
 
     def __repr__(self):
         return f"ParamUpdate({self.conf!r}, {len(self._group.variables)} parameters)"
+
+    def _checkpoint_children(self):
+        group, out = self._group, {}
+        for i, (var, acc) in enumerate(zip(group.variables, group.accumulators)):
+            out[f"param_{i}"], out[f"grad_{i}"] = var, acc
+            for j, slot in enumerate(getattr(group, "slots", [[]] * len(group.variables))[i]):
+                out[f"slot_{i}_{j}"] = slot
+        if isinstance(self.conf, UpdateConf):
+            out["iteration"] = group.counter
+        else:
+            out["optimizer"] = self.conf
+        return out
+
+    @property
+    def variables(self):
+        """The trained parameter Variables, in order."""
+        return list(self._group.variables)
+
+    @property
+    def accumulators(self):
+        """Their gradient accumulators (``d log p / dtheta`` summed since the last ``apply``)."""
+        return list(self._group.accumulators)
 
     def apply(self):
         """Ascend the accumulated gradients of every parameter, then zero the accumulators."""

@@ -15,6 +15,21 @@ probability that ``gen_fn`` generates the constraints ``u`` given arguments ``x`
 
 Returns the per-epoch scores (a float64 numpy array of length ``num_epoch``).
 
+Data: ``data`` is Gen.jl's ``data_generator`` (a callable returning ``(args, constraints)``) or
+a ``tf.data.Dataset`` whose elements are ``(args, constraints)``: ``args`` a tuple of tensors,
+``constraints`` a dict ``{address: tensor}`` where a hierarchical address is a nested dict
+(``{"z": {1: x}}`` is the address ``("z", 1)``; string or int keys, as ``gentf.choicemap``
+reads them). Elements need fixed shapes. The dataset is prefetched and iterated *inside* the
+compiled epoch (its iterator is an input of the program): each epoch takes the next
+``epoch_size`` elements for the minibatches, then ``evaluation_size`` for the evaluation; a
+dataset that runs out raises ``tf.errors.OutOfRangeError`` (``.repeat()`` it to train longer).
+For the same data order and seed both kinds of data give the same scores and parameters.
+
+Randomness: epoch ``e``'s minibatch permutations and ``generate`` seeds are drawn from a numpy
+generator seeded with ``(seed, e)``, so any epoch can be replayed alone (checkpoint resume).
+
+Checkpoints and TensorBoard summaries: see ``learning/checkpoint.py``.
+
 Speed: one epoch (all its minibatches, updates and the evaluation) runs as *one* call of a
 ``tf.function`` cached per static structure of the epoch's data (argument shapes, constraint
 addresses, static Python arguments); the tensors are its inputs, so a new batch with the same
@@ -25,46 +40,94 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from ..core.choicemap import pack, unpack
+from ..core.choicemap import choicemap, pack, unpack
 from ..core import compile as compiled
 from ..core.errors import ArgumentError
 from ..core.gfi import accumulate_param_gradients, generate
 from ..core.nest import decode, encode
 from ..core.seeds import as_seed
+from .checkpoint import Summaries, TrainState, manager_for, restore
 
 
-def train(gen_fn, data_generator, update, num_epoch=1, epoch_size=1, num_minibatch=1,
-          minibatch_size=1, evaluation_size=None, verbose=False, callback=None, seed=None,
-          jit_compile=False):
+def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, minibatch_size=1,
+          evaluation_size=None, verbose=False, callback=None, seed=None, jit_compile=False,
+          progress=None, checkpoint=None, checkpoint_every=1, summary=None):
     """Train the parameters of ``update`` so that ``gen_fn`` generates the data's constraints.
 
-    ``data_generator()`` returns ``(args, constraints)``: a tuple of arguments of ``gen_fn`` and
-    a choice map. ``callback(epoch, score)`` (``epoch`` counts from 0) runs after each epoch.
-    ``seed`` fixes the minibatch permutations and the seeds of ``generate`` (None: drawn from
-    gentf's global generator, see ``gentf.seed``). ``jit_compile=True`` compiles each epoch with
-    XLA. Returns one score per epoch (see module docstring)."""
+    ``data``: a ``data_generator()`` returning ``(args, constraints)`` (a tuple of arguments of
+    ``gen_fn`` and a choice map) or a ``tf.data.Dataset`` of such pairs (module docstring).
+    ``callback(epoch, score)`` (``epoch`` counts from 0) runs after each epoch. ``seed`` fixes
+    the minibatch permutations and the seeds of ``generate`` (None: drawn from gentf's global
+    generator, see ``gentf.seed``). ``jit_compile=True`` compiles each epoch with XLA.
+    ``progress``: show a tqdm bar with the running objective (default: when ``verbose`` or
+    ``num_epoch > 1``, as ``run_chain``'s bar; False silences it). ``verbose`` also prints each
+    epoch's score and why a model runs eagerly. ``checkpoint`` (a ``tf.train.CheckpointManager``
+    or a directory): restore the latest checkpoint, if any, and continue from its epoch; save
+    every ``checkpoint_every`` epochs and after the last. ``summary`` (a ``tf.summary`` writer
+    or a log directory): TensorBoard scalars, histograms and graph (``learning/checkpoint.py``).
+    Returns one score per epoch, ``num_epoch`` of them (a resumed run includes the restored ones).
+    Raises ``CheckpointError`` for an unreadable or mismatched checkpoint."""
     if evaluation_size is None:
         evaluation_size = epoch_size
     if not 1 <= minibatch_size <= epoch_size:
         raise ArgumentError(f"train: minibatch_size must be in 1..epoch_size={epoch_size}, got {minibatch_size}")
-    rng = np.random.default_rng(as_seed(seed).numpy().astype(np.uint32))  # seeds may be negative int32
-    runner = _EpochRunner(gen_fn, update, verbose, jit_compile)
-    n_seeds = num_minibatch * minibatch_size + evaluation_size
-    scores = []
-    for epoch in tqdm(range(num_epoch), disable=not verbose, desc="train"):
-        data = [_example(data_generator()) for _ in range(epoch_size)]
-        minibatches = tuple(tuple(data[i] for i in rng.permutation(epoch_size)[:minibatch_size])
-                            for _ in range(num_minibatch))
-        evaluation = tuple(_example(data_generator()) for _ in range(evaluation_size))
-        seeds = rng.integers(0, 2**31 - 1, size=(n_seeds, 2), dtype=np.int32)
-        scores.append(runner.run(minibatches, evaluation, seeds))
-        if verbose or callback is not None:
-            scores[-1] = float(scores[-1])
+    if checkpoint_every < 1:
+        raise ArgumentError(f"train: checkpoint_every must be >= 1, got {checkpoint_every}")
+    dataset = isinstance(data, tf.data.Dataset)
+    if not dataset and not callable(data):
+        raise ArgumentError(f"train: data must be a data_generator or a tf.data.Dataset, got {type(data).__name__}")
+    iterator = iter(_checked(data).prefetch(tf.data.AUTOTUNE)) if dataset else None
+    state = TrainState(gen_fn, update, as_seed(seed), iterator)
+    manager = manager_for(checkpoint, state)
+    restore(manager, state, None if seed is None else as_seed(seed).numpy())
+    summaries = Summaries(summary, update) if summary is not None else None
+    runner = _EpochRunner(gen_fn, update, verbose, jit_compile, summaries is not None)
+    sizes = (epoch_size, num_minibatch, minibatch_size, evaluation_size)
+    if progress is None:
+        progress = verbose or num_epoch > 1
+    first = int(state.epoch.numpy())
+    bar = tqdm(range(first, num_epoch), disable=not progress, desc="train", initial=first, total=num_epoch)
+    for epoch in bar:
+        perms, seeds = _epoch_randomness(state.seed.numpy(), epoch, sizes)
+        if dataset:
+            out = runner.run_dataset(iterator, sizes, perms, seeds)
+        else:
+            out = runner.run(*_draw(data, sizes, perms), seeds)
+        score, grads = out if summaries is not None else (out, ())
+        if manager is not None or summaries is not None or verbose or progress or callback is not None:
+            score = float(score)
+            state.record(epoch, score)
+            if summaries is not None:
+                summaries.end_epoch(epoch, score, grads, runner.graph)
+            if progress:
+                bar.set_postfix(objective=f"{score:.6g}")
             if verbose:
-                tqdm.write(f"epoch {epoch}: est. objective value {scores[-1]:.6g}")
+                tqdm.write(f"epoch {epoch}: est. objective value {score:.6g}")
             if callback is not None:
-                callback(epoch, scores[-1])
-    return np.array([float(s) for s in scores], dtype=np.float64)
+                callback(epoch, score)
+            if manager is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == num_epoch):
+                manager.save(checkpoint_number=epoch + 1)
+        else:
+            state.record(epoch, score)
+    return state.scores.numpy()[:num_epoch].astype(np.float64)
+
+
+def _epoch_randomness(seed, epoch, sizes):
+    """Epoch ``epoch``'s minibatch indices ``[num_minibatch, minibatch_size]`` and ``generate``
+    seeds ``[n, 2]``, a pure function of ``(seed, epoch)``."""
+    epoch_size, num_minibatch, minibatch_size, evaluation_size = sizes
+    rng = np.random.default_rng([int(s) & 0xFFFFFFFF for s in seed] + [epoch])
+    perms = np.array([rng.permutation(epoch_size)[:minibatch_size] for _ in range(num_minibatch)],
+                     dtype=np.int32).reshape(num_minibatch, minibatch_size)
+    seeds = rng.integers(0, 2**31 - 1, size=(num_minibatch * minibatch_size + evaluation_size, 2), dtype=np.int32)
+    return perms, seeds
+
+
+def _draw(data_generator, sizes, perms):
+    epoch_size, _, _, evaluation_size = sizes
+    data = [_example(data_generator()) for _ in range(epoch_size)]
+    minibatches = tuple(tuple(data[i] for i in perm) for perm in perms)
+    return minibatches, tuple(_example(data_generator()) for _ in range(evaluation_size))
 
 
 def _example(example):
@@ -80,38 +143,90 @@ def _example(example):
     return (tuple(args), *pack(constraints))
 
 
+def _checked(dataset):
+    spec = dataset.element_spec
+    if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], tuple) and isinstance(spec[1], dict)):
+        raise ArgumentError(f"train: a dataset's elements must be (args tuple, constraints dict), got {spec}")
+    if not all(s.shape.is_fully_defined() for s in tf.nest.flatten(spec)):
+        raise ArgumentError(f"train: a dataset's elements need fixed shapes, got {spec}")
+    return dataset
+
+
 class _EpochRunner:
     """Runs epochs of one (gen_fn, update) pair: one compiled program per data structure
-    (``core.compile``), or eagerly when the model cannot be traced."""
+    (``core.compile``), or eagerly when the model cannot be traced. With ``grads`` the program
+    also returns the accumulators before the epoch's last ``apply`` (for summaries)."""
 
-    def __init__(self, gen_fn, update, verbose, jit_compile):
+    def __init__(self, gen_fn, update, verbose, jit_compile, grads=False):
         self.gen_fn, self.update, self.verbose, self.jit_compile = gen_fn, update, verbose, jit_compile
+        self.grads = grads
 
-    def body(self, minibatches, evaluation, seeds):
-        """The maths of one epoch (module docstring, steps 2 and 3); returns the mean weight."""
-        k = 0
+    def body(self, minibatches, evaluation, seeds, example):
+        """The maths of one epoch (module docstring, steps 2 and 3); returns the mean weight
+        (and the last minibatch's gradients). ``example(x)`` is ``(args, constraints)``."""
+        k, grads = 0, ()
         for minibatch in minibatches:
-            for args, layout, arrays in minibatch:
-                trace, _ = generate(self.gen_fn, args, unpack(layout, arrays), seed=seeds[k])
+            for x in minibatch:
+                args, constraints = example(x)
+                trace, _ = generate(self.gen_fn, args, constraints, seed=seeds[k])
                 accumulate_param_gradients(trace)
                 k += 1
-            self.update.apply()
+            if self.grads:
+                grads = tuple(tf.identity(tf.convert_to_tensor(a)) for a in self.update.accumulators)
+            with tf.control_dependencies(grads):
+                self.update.apply()
         weights = []
-        for args, layout, arrays in evaluation:
-            _, weight = generate(self.gen_fn, args, unpack(layout, arrays), seed=seeds[k])
+        for x in evaluation:
+            args, constraints = example(x)
+            _, weight = generate(self.gen_fn, args, constraints, seed=seeds[k])
             weights.append(tf.cast(weight, tf.float64))
             k += 1
-        return tf.add_n(weights) / len(weights) if weights else tf.constant(np.nan, tf.float64)
+        score = tf.add_n(weights) / len(weights) if weights else tf.constant(np.nan, tf.float64)
+        return (score, grads) if self.grads else score
+
+    def dataset_body(self, iterator, sizes, perms, seeds):
+        """One epoch whose data come from ``iterator``: the epoch's elements stacked, the
+        minibatches gathered by ``perms`` (a tensor), then the evaluation elements."""
+        epoch_size, num_minibatch, minibatch_size, evaluation_size = sizes
+        data = [iterator.get_next() for _ in range(epoch_size)]
+        stacked = tf.nest.map_structure(lambda *xs: tf.stack(xs), *data)
+        minibatches = [[tf.nest.map_structure(lambda t: tf.gather(t, perms[m, i]), stacked)
+                        for i in range(minibatch_size)] for m in range(num_minibatch)]
+        evaluation = [iterator.get_next() for _ in range(evaluation_size)]
+        return self.body(minibatches, evaluation, seeds, lambda x: (tuple(x[0]), choicemap(x[1])))
 
     def run(self, minibatches, evaluation, seeds):
         comps = []
         code = encode((minibatches, evaluation), comps)
         seeds = tf.constant(seeds)
+        return self._run(("train", self.update, self.grads, code),
+                         lambda c, s: self.body(*decode(code, c)[0], s, _unpacked), (comps, seeds),
+                         lambda: self.body(minibatches, evaluation, seeds, _unpacked))
+
+    def run_dataset(self, iterator, sizes, perms, seeds):
+        perms, seeds = tf.constant(perms), tf.constant(seeds)
+        return self._run(("train-dataset", self.update, self.grads, sizes, str(iterator.element_spec)),
+                         lambda it, p, s: self.dataset_body(it, sizes, p, s), (iterator, perms, seeds),
+                         lambda: self.dataset_body(iterator, sizes, perms, seeds))
+
+    def graph(self):
+        """The ``tf.Graph`` of the last epoch's compiled program (None when eager)."""
+        fn = compiled.program(self.gen_fn, self._last[0]) if not compiled.is_dynamic(self.gen_fn) else None
+        if fn is None:
+            return None
+        return fn.graph if hasattr(fn, "graph") else fn.get_concrete_function(*self._last[1]).graph
+
+    def _run(self, key, program, inputs, fallback):
+        self._last = key, inputs
         dynamic = compiled.is_dynamic(self.gen_fn)
-        out = compiled.run(self.gen_fn, ("train", self.update, code),
-                           lambda: lambda c, s: self.body(*decode(code, c)[0], s), (comps, seeds),
-                           fallback=lambda: self.body(minibatches, evaluation, seeds), jit_compile=self.jit_compile)
+        out = compiled.run(self.gen_fn, key, lambda: program, inputs, fallback=fallback,
+                           jit_compile=self.jit_compile)
         if self.verbose and not dynamic and compiled.is_dynamic(self.gen_fn):
             tqdm.write(f"train: cannot compile {self.gen_fn!r} ({compiled.explain_compile(self.gen_fn)}); "
                        "running eagerly")
         return out
+
+
+def _unpacked(x):
+    args, layout, arrays = x
+    return args, unpack(layout, arrays)

@@ -44,6 +44,11 @@ class EagerTFFunction(TFFunction):
     def params(self):
         return dict(self._named)
 
+    def _checkpoint_children(self):
+        """The trained parameter Variables by name, for ``tf.train.Checkpoint`` (for the graph
+        form, the TF2 mirrors: the session is pushed their values before each run)."""
+        return dict(self._named)
+
     def trained_variable(self, var):
         """The ``tf.Variable`` that gentf trains for parameter ``var`` (here ``var`` itself)."""
         var = _tf_variable(var)
