@@ -164,3 +164,54 @@ def test_progress_bar_shows_objective_and_can_be_silenced(capsys):
     assert "objective=" in capsys.readouterr().err
     train(m, generator(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m), **dict(KW, progress=False))
     assert capsys.readouterr().err == ""
+
+
+def test_user_checkpoint_manager_resumes(tmp_path):
+    def run(num_epoch):
+        m = regression()
+        update = ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m)
+        manager = tf.train.CheckpointManager(tf.train.Checkpoint(), str(tmp_path), max_to_keep=None)
+        return train(m, dataset(), update, checkpoint=manager, **dict(KW, num_epoch=num_epoch)), _params(m)
+    first, _ = run(2)
+    resumed, params = run(4)
+    m = regression()
+    full = train(m, dataset(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m), **KW)
+    assert np.array_equal(resumed, full) and np.array_equal(first, full[:2])
+    assert all(np.array_equal(a, b) for a, b in zip(params, _params(m)))
+
+
+KILLED = r'''
+import os, signal, sys
+sys.path.insert(0, sys.argv[2])
+import tensorflow as tf
+from tensorflow.python.checkpoint import checkpoint_management as cm
+import test_train_infrastructure as t
+from gentf import ADAM, ParamUpdate, train
+real = cm.update_checkpoint_state_internal
+def dying(save_dir, model_checkpoint_path, *args, **kwargs):
+    if model_checkpoint_path.endswith("ckpt-3"):  # its files are written, the index is not updated
+        for f in os.listdir(sys.argv[1]):
+            if f.startswith("ckpt-3.data"):
+                open(os.path.join(sys.argv[1], f), "r+b").truncate(4)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(save_dir, model_checkpoint_path, *args, **kwargs)
+cm.update_checkpoint_state_internal = dying
+m = t.regression()
+train(m, t.dataset(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m), checkpoint=sys.argv[1], **t.KW)
+'''
+
+
+def test_kill_during_checkpoint_write_leaves_previous_checkpoint_usable(tmp_path):
+    import subprocess
+    import sys
+    here = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.run([sys.executable, "-c", KILLED, str(tmp_path), here], capture_output=True,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-2")
+    m = regression()
+    resumed = train(m, dataset(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m), checkpoint=str(tmp_path), **KW)
+    m_full = regression()
+    full = train(m_full, dataset(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m_full), **KW)
+    assert np.array_equal(resumed, full)
+    assert all(np.array_equal(a, b) for a, b in zip(_params(m), _params(m_full)))
