@@ -61,6 +61,19 @@ def test_bad_dataset_raises_argument_error():
         train(m, tf.data.Dataset.from_tensor_slices(XS), ParamUpdate(ADAM(0.1, 0.9, 0.999, 1e-8), m))
 
 
+def test_exhausted_dataset_raises_argument_error():
+    m = regression()
+    with pytest.raises(gentf.ArgumentError, match="ran out in epoch 0"):
+        train(m, dataset().take(5), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m), **KW)
+
+
+def test_dataset_with_jit_compile_gives_the_same_scores():
+    m1, m2 = regression(), regression()
+    a = train(m1, dataset(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m1), **KW)
+    b = train(m2, dataset(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m2), jit_compile=True, **KW)
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
 def _params(m):
     return [gentf.get_param(m, n).numpy() for n in ("a", "b")]
 

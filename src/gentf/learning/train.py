@@ -22,7 +22,7 @@ a ``tf.data.Dataset`` whose elements are ``(args, constraints)``: ``args`` a tup
 reads them). Elements need fixed shapes. The dataset is prefetched and iterated *inside* the
 compiled epoch (its iterator is an input of the program): each epoch takes the next
 ``epoch_size`` elements for the minibatches, then ``evaluation_size`` for the evaluation; a
-dataset that runs out raises ``tf.errors.OutOfRangeError`` (``.repeat()`` it to train longer).
+dataset that runs out raises ``ArgumentError`` (``.repeat()`` it to train longer).
 For the same data order and seed both kinds of data give the same scores and parameters.
 
 Randomness: epoch ``e``'s minibatch permutations and ``generate`` seeds are drawn from a numpy
@@ -90,7 +90,12 @@ def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, mini
     for epoch in bar:
         perms, seeds = _epoch_randomness(state.seed.numpy(), epoch, sizes)
         if dataset:
-            out = runner.run_dataset(iterator, sizes, perms, seeds)
+            try:
+                out = runner.run_dataset(iterator, sizes, perms, seeds)
+            except tf.errors.OutOfRangeError:
+                raise ArgumentError(f"train: the dataset ran out in epoch {epoch} (each epoch takes "
+                                    f"{epoch_size + evaluation_size} elements); .repeat() it to train "
+                                    "longer") from None
         else:
             out = runner.run(*_draw(data, sizes, perms), seeds)
         score, grads = out if summaries is not None else (out, ())
