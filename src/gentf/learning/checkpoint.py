@@ -18,9 +18,10 @@ objects (another model, other parameter names or shapes, another seed) raises
 ``CheckpointError`` before anything is trained or saved, so nothing is overwritten.
 
 Summaries: ``train(..., summary=writer_or_logdir)`` writes, at step ``epoch``, the scalar
-``objective`` (the epoch's score), a histogram ``params/<name>`` of each trained parameter
-after the epoch and ``grads/<name>`` of its accumulated gradient before the epoch's last
-``apply``, and once, the graph of the compiled epoch program (``tf.summary.graph``; none when the model
+``objective`` (the epoch's score) and, every ``histogram_every`` epochs and after the last, a
+histogram ``params/<name>`` of each trained parameter after the epoch and ``grads/<name>`` of
+its accumulated gradient before the epoch's last ``apply``; the writer is flushed when
+``train`` returns or raises; and once, the graph of the compiled epoch program (``tf.summary.graph``; none when the model
 runs eagerly).
 """
 import os
@@ -45,6 +46,7 @@ class TrainState(Checkpointable):
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.seed = tf.Variable(seed, dtype=tf.int32, trainable=False, name="seed")
         self.scores = tf.Variable(tf.zeros([0], tf.float64), shape=[None], trainable=False, name="scores")
+        self.history = []  # the scores so far (tensors or floats); restored from ``scores``
 
     def _checkpoint_children(self):
         out = {"model": self.gen_fn, "update": self.update, "epoch": self.epoch, "seed": self.seed,
@@ -54,9 +56,15 @@ class TrainState(Checkpointable):
         return out
 
     def record(self, epoch, score):
-        """Score of ``epoch`` recorded; the counter moves to ``epoch + 1``."""
-        self.scores.assign(tf.concat([self.scores[:epoch], tf.reshape(tf.convert_to_tensor(score, tf.float64), [1])], 0))
-        self.epoch.assign(epoch + 1)
+        """Score of ``epoch`` recorded (in Python; ``save`` writes them to the Variables)."""
+        del self.history[epoch:]
+        self.history.append(score)
+
+    def save(self, manager):
+        """Checkpoint now: the epoch counter and scores are written first."""
+        self.epoch.assign(len(self.history))
+        self.scores.assign(tf.constant(np.array([float(x) for x in self.history], np.float64)))
+        manager.save(checkpoint_number=len(self.history))
 
 
 def manager_for(checkpoint, state):
@@ -94,6 +102,7 @@ def restore(manager, state, explicit_seed):
     if explicit_seed is not None and not np.array_equal(state.seed.numpy(), explicit_seed):
         raise CheckpointError(f"train: checkpoint {path!r} was made with seed {state.seed.numpy().tolist()}, "
                               f"not {np.asarray(explicit_seed).tolist()}")
+    state.history = list(state.scores.numpy()[:int(state.epoch.numpy())])
     return True
 
 
@@ -104,15 +113,16 @@ def _has_data(path):
 class Summaries:
     """Writes one epoch's objective, histograms and (once) the program's graph."""
 
-    def __init__(self, summary, update):
+    def __init__(self, summary, update, histogram_every=1):
         if isinstance(summary, (str, os.PathLike)):
             summary = tf.summary.create_file_writer(os.fspath(summary))
         if not hasattr(summary, "as_default"):
             raise GentfError(f"train: summary must be a tf.summary writer or a log directory, got {summary!r}")
         self.writer, self.update, self._graph = summary, update, False
+        self.histogram_every = histogram_every
         self.names = [v.name.split(":")[0] for v in update.variables]
 
-    def end_epoch(self, epoch, score, grads, graph=None):
+    def end_epoch(self, epoch, score, grads, graph=None, last=False):
         """Write epoch ``epoch``'s summaries; ``graph()`` gives the program's ``tf.Graph`` (or
         None), written once."""
         with self.writer.as_default(step=epoch):
@@ -122,7 +132,7 @@ class Summaries:
                     tf.summary.graph(g)
                     self._graph = True
             tf.summary.scalar("objective", score)
-            for name, var, grad in zip(self.names, self.update.variables, grads):
-                tf.summary.histogram(f"params/{name}", var)
-                tf.summary.histogram(f"grads/{name}", grad)
-        self.writer.flush()
+            if epoch % self.histogram_every == 0 or last:
+                for name, var, grad in zip(self.names, self.update.variables, grads):
+                    tf.summary.histogram(f"params/{name}", var)
+                    tf.summary.histogram(f"grads/{name}", grad)

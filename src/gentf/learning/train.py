@@ -51,7 +51,7 @@ from .checkpoint import Summaries, TrainState, manager_for, restore
 
 def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, minibatch_size=1,
           evaluation_size=None, verbose=False, callback=None, seed=None, jit_compile=False,
-          progress=None, checkpoint=None, checkpoint_every=1, summary=None):
+          progress=None, checkpoint=None, checkpoint_every=100, summary=None, histogram_every=100):
     """Train the parameters of ``update`` so that ``gen_fn`` generates the data's constraints.
 
     ``data``: a ``data_generator()`` returning ``(args, constraints)`` (a tuple of arguments of
@@ -64,15 +64,18 @@ def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, mini
     epoch's score and why a model runs eagerly. ``checkpoint`` (a ``tf.train.CheckpointManager``
     or a directory): restore the latest checkpoint, if any, and continue from its epoch; save
     every ``checkpoint_every`` epochs and after the last. ``summary`` (a ``tf.summary`` writer
-    or a log directory): TensorBoard scalars, histograms and graph (``learning/checkpoint.py``).
+    or a log directory): TensorBoard scalar ``objective`` each epoch, parameter and gradient
+    histograms every ``histogram_every`` epochs and after the last, the graph once
+    (``learning/checkpoint.py``). The defaults keep their cost within a few percent of a step.
     Returns one score per epoch, ``num_epoch`` of them (a resumed run includes the restored ones).
     Raises ``CheckpointError`` for an unreadable or mismatched checkpoint."""
     if evaluation_size is None:
         evaluation_size = epoch_size
     if not 1 <= minibatch_size <= epoch_size:
         raise ArgumentError(f"train: minibatch_size must be in 1..epoch_size={epoch_size}, got {minibatch_size}")
-    if checkpoint_every < 1:
-        raise ArgumentError(f"train: checkpoint_every must be >= 1, got {checkpoint_every}")
+    if checkpoint_every < 1 or histogram_every < 1:
+        raise ArgumentError(f"train: checkpoint_every and histogram_every must be >= 1, got "
+                            f"{checkpoint_every}, {histogram_every}")
     dataset = isinstance(data, tf.data.Dataset)
     if not dataset and not callable(data):
         raise ArgumentError(f"train: data must be a data_generator or a tf.data.Dataset, got {type(data).__name__}")
@@ -80,41 +83,45 @@ def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, mini
     state = TrainState(gen_fn, update, as_seed(seed), iterator)
     manager = manager_for(checkpoint, state)
     restore(manager, state, None if seed is None else as_seed(seed).numpy())
-    summaries = Summaries(summary, update) if summary is not None else None
+    summaries = Summaries(summary, update, histogram_every) if summary is not None else None
     runner = _EpochRunner(gen_fn, update, verbose, jit_compile, summaries is not None)
     sizes = (epoch_size, num_minibatch, minibatch_size, evaluation_size)
     if progress is None:
         progress = verbose or num_epoch > 1
     first = int(state.epoch.numpy())
     bar = tqdm(range(first, num_epoch), disable=not progress, desc="train", initial=first, total=num_epoch)
-    for epoch in bar:
-        perms, seeds = _epoch_randomness(state.seed.numpy(), epoch, sizes)
-        if dataset:
-            try:
-                out = runner.run_dataset(iterator, sizes, perms, seeds)
-            except tf.errors.OutOfRangeError:
-                raise ArgumentError(f"train: the dataset ran out in epoch {epoch} (each epoch takes "
-                                    f"{epoch_size + evaluation_size} elements); .repeat() it to train "
-                                    "longer") from None
-        else:
-            out = runner.run(*_draw(data, sizes, perms), seeds)
-        score, grads = out if summaries is not None else (out, ())
-        if manager is not None or summaries is not None or verbose or progress or callback is not None:
-            score = float(score)
-            state.record(epoch, score)
-            if summaries is not None:
-                summaries.end_epoch(epoch, score, grads, runner.graph)
-            if progress:
-                bar.set_postfix(objective=f"{score:.6g}")
-            if verbose:
-                tqdm.write(f"epoch {epoch}: est. objective value {score:.6g}")
-            if callback is not None:
-                callback(epoch, score)
-            if manager is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == num_epoch):
-                manager.save(checkpoint_number=epoch + 1)
-        else:
-            state.record(epoch, score)
-    return state.scores.numpy()[:num_epoch].astype(np.float64)
+    try:
+        for epoch in bar:
+            perms, seeds = _epoch_randomness(state.seed.numpy(), epoch, sizes)
+            if dataset:
+                try:
+                    out = runner.run_dataset(iterator, sizes, perms, seeds)
+                except tf.errors.OutOfRangeError:
+                    raise ArgumentError(f"train: the dataset ran out in epoch {epoch} (each epoch takes "
+                                        f"{epoch_size + evaluation_size} elements); .repeat() it to train "
+                                        "longer") from None
+            else:
+                out = runner.run(*_draw(data, sizes, perms), seeds)
+            score, grads = out if summaries is not None else (out, ())
+            if manager is not None or summaries is not None or verbose or progress or callback is not None:
+                score = float(score)
+                state.record(epoch, score)
+                if summaries is not None:
+                    summaries.end_epoch(epoch, score, grads, runner.graph, last=epoch + 1 == num_epoch)
+                if progress:
+                    bar.set_postfix(objective=f"{score:.6g}", refresh=False)
+                if verbose:
+                    tqdm.write(f"epoch {epoch}: est. objective value {score:.6g}")
+                if callback is not None:
+                    callback(epoch, score)
+                if manager is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == num_epoch):
+                    state.save(manager)
+            else:
+                state.record(epoch, score)
+    finally:
+        if summaries is not None:
+            summaries.writer.flush()
+    return np.array([float(x) for x in state.history[:num_epoch]], dtype=np.float64)
 
 
 def _epoch_randomness(seed, epoch, sizes):
