@@ -157,3 +157,27 @@ def test_variables_read_by_handle_and_non_parameter_variables():
             x = tf.compat.v1.placeholder(tf.float64, shape=(2,), name="x")
             extra = tf.compat.v1.placeholder(tf.float64, shape=(2,), name="ph_extra")
             TFFunction([], [x], x + extra)
+
+
+def test_two_functions_share_one_session_and_variables():
+    """Seed 002's style: an encoder and a decoder built in one graph and one session (sharing a
+    variable); both train the same state and the session shows it, also when runtf is called
+    inside ``graph.as_default()``."""
+    graph = tf.Graph()
+    with graph.as_default():
+        shared = tf.compat.v1.Variable(np.ones(2), name="shared")
+        x = tf.compat.v1.placeholder(tf.float64, shape=(2,), name="x")
+        enc = tf.compat.v1.Variable(2.0, dtype=tf.float64, name="enc")
+        sess = tf.compat.v1.Session(graph=graph)
+        f = TFFunction([shared, enc], [x], enc * shared * x, sess)
+        g = TFFunction([shared], [x], shared + x, sess)
+        set_shared = shared.assign([3.0, 4.0])
+        gentf.runtf(f, set_shared)
+        np.testing.assert_allclose(gentf.runtf(g, shared), [3.0, 4.0])
+    np.testing.assert_allclose(f(np.ones(2)), [6.0, 8.0])
+    np.testing.assert_allclose(g(np.ones(2)), [4.0, 5.0])
+    gentf.accumulate_param_gradients(gentf.simulate(g, (np.ones(2),)), np.ones(2))
+    np.testing.assert_allclose(sess.run(gentf.get_param_grad_tf_var(g, shared)), [1.0, 1.0])
+    np.testing.assert_allclose(sess.run(gentf.get_param_grad_tf_var(f, shared)), [1.0, 1.0])  # one state
+    gentf.runtf(f, gentf.reset_param_grads_tf_op(f))  # one accumulator per parameter and session
+    np.testing.assert_array_equal(sess.run(gentf.get_param_grad_tf_var(g, shared)), 0.0)

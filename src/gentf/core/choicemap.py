@@ -223,10 +223,27 @@ def tensorize(cm, where="constraints"):
     return out
 
 
+class Layout:
+    """The static part of a packed choice map: ``groups`` is ``((dtype, shape), paths)`` per
+    array. Hashable and opaque to ``nest.encode`` (one static leaf, however many addresses),
+    so building a compiled call's key does not walk every address."""
+
+    __slots__ = ("groups", "_hash")
+
+    def __init__(self, groups):
+        self.groups, self._hash = groups, hash(groups)
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        return isinstance(other, Layout) and self._hash == other._hash and self.groups == other.groups
+
+
 def pack(cm):
     """Group the values of ``cm`` by (dtype, shape) and stack each group into one array:
-    returns ``(layout, arrays)`` with ``layout`` hashable. Passing one stacked array per group
-    into a compiled call costs one tensor conversion instead of one per choice."""
+    returns ``(layout, arrays)`` with ``layout`` a hashable ``Layout``. Passing one stacked
+    array per group into a compiled call costs one tensor conversion instead of one per choice."""
     groups = {}
     for path, value in as_choicemap(cm).items():
         if not isinstance(value, (tf.Tensor, tf.Variable, np.ndarray)):
@@ -240,13 +257,13 @@ def pack(cm):
         layout.append((sig, tuple(paths)))
         eager = all(isinstance(v, np.ndarray) for v in vals)
         arrays.append(np.stack(vals) if eager else tf.stack([tf.convert_to_tensor(v) for v in vals]))
-    return tuple(layout), arrays
+    return Layout(tuple(layout)), arrays
 
 
 def unpack(layout, arrays):
     """The inverse of ``pack``."""
     out = ChoiceMap()
-    for (_, paths), array in zip(layout, arrays):
+    for (_, paths), array in zip(layout.groups, arrays):
         for path, value in zip(paths, tf.unstack(tf.convert_to_tensor(array), num=len(paths))):
             out.set(path, value)
     return out

@@ -7,7 +7,8 @@ inference programs (``inference``: all particles, N MCMC steps; XLA by default) 
 epochs (``learning.train``). All of them go through ``run``:
 
 - programs are cached per ``(owner, key)``: ``key`` captures everything static (method, static
-  arguments, shapes); the tensors are the inputs, so new values never retrace. A cached program
+  arguments, shapes; the validation mode and default float are added here); the tensors are the
+  inputs, so new values never retrace. A cached program
   is called as a concrete function (skipping ``tf.function``'s dispatch, ~0.2 ms a call);
 - a program XLA cannot compile (an op without an XLA kernel) runs as a plain graph from then on;
   XLA drops assertions, so domain checks are deferred and raised after the call (``core.domain``);
@@ -32,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import domain
+from .dtypes import default_float
 from .errors import GentfError
 from .seeds import xla_randomness
 
@@ -97,6 +99,7 @@ def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0)
     state = _state(owner)
     if state.reason is not None:
         return fallback()
+    key = (key, domain.mode(), default_float())  # settings read while tracing are structure too
     if compile_after and key not in state.seen:
         state.seen.add(key)
         return fallback()

@@ -27,11 +27,9 @@ import numpy as np
 import tensorflow as tf
 
 from . import compile as compiled
-from . import domain
 from .address import check_selection, show, to_path
 from .argdiffs import NoChange, UnknownChange
 from .choicemap import as_choicemap, pack, unpack
-from .dtypes import default_float
 from .errors import ConstraintTypeError, UnaddressedCallError
 from .nest import decode, encode, is_tensor_like
 from .seeds import SeedStream, as_seed
@@ -201,7 +199,7 @@ def _dispatch(fn, method, static, args, tensors, body):
         return body(args, tensors)
     comps = []
     code = encode(args, comps)
-    key = (method, code, static, domain.mode(), default_float())  # trace-time settings too
+    key = (method, code, static)
     try:
         hash(key)
     except TypeError:  # an unhashable static argument: no caching

@@ -70,8 +70,8 @@ def _score_group(dist, members, pending_checks):
         dist.validate(args, path, pending_checks)
         slot.value = dist.logpdf(value, *args)
         return
-    args = [tf.stack(a) for a in zip(*(m[1] for m in members))]
-    values = tf.stack([m[2] for m in members])
+    args = [stack(a) for a in zip(*(m[1] for m in members))]
+    values = stack([m[2] for m in members])
     if validating():
         for cond, message in dist.arg_checks(*args):
             _check_members(cond, message, dist, paths, pending_checks)
@@ -82,6 +82,49 @@ def _score_group(dist, members, pending_checks):
     lp = tf.reshape(lp, [len(members), -1])
     for (_, _, _, slot), score in zip(members, tf.unstack(tf.reduce_sum(lp, axis=1))):
         slot.value = score
+
+
+def stack(tensors):
+    """``tf.stack(tensors)``, but when the tensors are the rows ``base[i_j]`` of one tensor (each
+    cut by ``base[i]`` or ``tf.unstack(base)``, possibly then cast), ``base`` itself (all rows
+    in order) or ``tf.gather(base, [i_j])``: the per-choice model's ``probs[i]`` and the
+    unpacked constraints then cost no op per choice, forward or backward."""
+    ops = [t.op for t in tensors]
+    if all(op.type == "Cast" for op in ops) and len({(op.get_attr("SrcT"), op.get_attr("DstT")) for op in ops}) == 1:
+        return tf.cast(stack([op.inputs[0] for op in ops]), tensors[0].dtype)
+    rows = _rows(tensors)
+    if rows is None:
+        return tf.stack(tensors)
+    base, index = rows
+    return base if index == list(range(base.shape[0] or 0)) else tf.gather(base, index)
+
+
+def _rows(tensors):
+    """``(base, [i_j])`` when every tensor is row ``i_j`` (static, nonnegative) of the same
+    ``base``, else None."""
+    base, index = None, []
+    for t in tensors:
+        op = t.op
+        if op.type == "Unpack" and op.get_attr("axis") == 0:
+            b, i = op.inputs[0], t.value_index
+        elif op.type == "StridedSlice" and _is_row_slice(op):
+            b, i = op.inputs[0], int(tf.get_static_value(op.inputs[1])[0])
+        else:
+            return None
+        if i < 0 or (base is not None and b.name != base.name):
+            return None
+        base = b
+        index.append(i)
+    return base, index
+
+
+def _is_row_slice(op):
+    """Is ``op`` a ``StridedSlice`` ``x[i]`` with a constant ``i`` (one index on axis 0)?"""
+    if any(op.get_attr(m) for m in ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask")):
+        return False
+    begin, strides = tf.get_static_value(op.inputs[1]), tf.get_static_value(op.inputs[3])
+    return (op.get_attr("shrink_axis_mask") == 1 and begin is not None and strides is not None
+            and len(begin) == 1 and list(strides) == [1])
 
 
 def _check_members(cond, message, dist, paths, pending_checks):

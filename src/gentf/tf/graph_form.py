@@ -13,8 +13,9 @@ placeholders ``x`` (the arguments), Variables ``theta`` (the parameters) and one
   and no ``session.run``. Gradients are TF's own, and the mirrors are the parameters that
   gentf's accumulators and optimizers see, exactly as for the eager form (``EagerTFFunction``);
 - the mirrors are the parameter state; the session is a *view* of it. gentf adds to the graph,
-  as GenTF does, an accumulator Variable ``g_theta`` per parameter (``get_param_grad_tf_var``)
-  and the op ``g_theta = 0`` (``reset_param_grads_tf_op``). Every ``run`` of the session
+  as GenTF does, an accumulator Variable ``g_theta`` per parameter (``get_param_grad_tf_var``;
+  one per parameter and session, shared by the functions that list it) and the op
+  ``g_theta = 0`` (``reset_param_grads_tf_op``). Every ``run`` of the session
   (``runtf``, ``sess.run``, ``W.eval()``) first writes the mirrors' values (parameters and
   accumulators) into the graph's variables and afterwards reads them back, so what a user
   fetches or runs through the session (an accumulator, the reset op, a ``tf.compat.v1.train``
@@ -43,22 +44,18 @@ class GraphTFFunction(EagerTFFunction):
         if session is not None and session.graph is not graph:
             raise ArgumentError("TFFunction: the session's graph is not the graph of the output tensor")
         self._graph_params, self._inputs, self._output = params, inputs, output
-        with graph.as_default():
-            self._graph_accumulators = {p.ref(): tf.compat.v1.Variable(
-                tf.zeros(p.shape, p.dtype.base_dtype), trainable=False, name=p.op.name + "_grad")
-                for p in params}
-            self._reset_op = tf.group(*[a.assign(tf.zeros_like(a)) for a in self._graph_accumulators.values()])
+        self._graph_def, self._reads, self._handles = _importable(graph, inputs, output)
         session = session if session is not None else tf.compat.v1.Session(graph=graph)
         _initialize_uninitialized(session, graph)
         self._session = session
         self._view = _SessionView.of(session)
-        self._graph_def, self._reads, self._handles = _importable(graph, inputs, output)
         with context.eager_mode():  # TF2 state, even when built inside `graph.as_default()`
             self._mirrors = {p.ref(): self._view.mirror(p.op.name, trainable=True) for p in params}
-            for p in params:
-                self._view.link(self._graph_accumulators[p.ref()], register_accumulator(self._mirrors[p.ref()]))
+            self._graph_accumulators = {p.ref(): self._view.accumulator(p.op.name) for p in params}
             for name in {**self._reads, **self._handles}.values():
                 self._view.mirror(name)
+        with graph.as_default():
+            self._reset_op = tf.group(*[a.assign(tf.zeros_like(a)) for a in self._graph_accumulators.values()])
         self._program = tf.function(self._imported, autograph=False, reduce_retracing=True)
         super().__init__(self._program, variables=[self._mirrors[p.ref()] for p in params])
 
@@ -148,7 +145,7 @@ class _SessionView:
     ``push`` (mirrors -> graph), the user's run, ``pull`` (graph -> mirrors)."""
 
     def __init__(self, session):
-        self.session, self.mirrors, self._links = session, {}, []
+        self.session, self.mirrors, self._accumulators, self._links = session, {}, {}, []
         self._run = session.run
         self._push_op, self._feeds = None, []
 
@@ -180,6 +177,20 @@ class _SessionView:
                                 "this session; list it among the params of the first one too")
         return mirror
 
+    def accumulator(self, name):
+        """The graph Variable ``<name>_grad`` (made once per session) that shows the gentf
+        accumulator of the parameter whose op is ``name``."""
+        acc = self._accumulators.get(name)
+        if acc is None:
+            var = _variable_of(self.session.graph.get_operation_by_name(name))
+            with self.session.graph.as_default():
+                acc = tf.compat.v1.Variable(tf.zeros(var.shape, var.dtype.base_dtype), trainable=False,
+                                            name=name + "_grad")
+            self._run(acc.initializer)
+            self._accumulators[name] = acc
+            self.link(acc, register_accumulator(self.mirrors[name]))
+        return acc
+
     def link(self, graph_var, mirror):
         self._links.append((graph_var, mirror))
         self._push_op = None
@@ -189,12 +200,15 @@ class _SessionView:
             with self.session.graph.as_default():
                 self._feeds = [tf.compat.v1.placeholder(g.dtype.base_dtype, g.shape) for g, _ in self._links]
                 self._push_op = tf.group(*[g.assign(ph) for (g, _), ph in zip(self._links, self._feeds)])
-        self._run(self._push_op, {ph: m.numpy() for ph, (_, m) in zip(self._feeds, self._links)})
+        with context.eager_mode():  # the mirrors are TF2 state, even inside `graph.as_default()`
+            values = [m.numpy() for _, m in self._links]
+        self._run(self._push_op, dict(zip(self._feeds, values)))
 
     def pull(self):
         values = self._run([g for g, _ in self._links])
-        for (_, mirror), value in zip(self._links, values):
-            mirror.assign(value)
+        with context.eager_mode():
+            for (_, mirror), value in zip(self._links, values):
+                mirror.assign(value)
 
 
 def _variable_of(op):
@@ -281,7 +295,8 @@ def _check_graph(params, inputs, output):
 def _initialize_uninitialized(session, graph):
     variables = graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)
     with graph.as_default():
-        flags = session.run([tf.compat.v1.is_variable_initialized(v) for v in variables])
+        flags = [tf.compat.v1.is_variable_initialized(v) for v in variables]
+    flags = session.run(flags)
     session.run([v.initializer for v, ok in zip(variables, flags) if not ok])
 
 
