@@ -67,3 +67,16 @@ def test_a_failing_member_is_named():
     fn = tf.function(lambda *a: gentf.generate(per_choice, a, observations(), seed=0)[1], autograph=False)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"normal at address \(\\'z\\', 7\)"):
         fn(probs, mus, sds)
+
+
+def test_captured_eager_arguments_are_stacked_too():
+    """Arguments that are eager tensors captured by the traced body (no graph op) still batch."""
+    mus = [tf.constant(float(i)) for i in range(3)]
+
+    @gen
+    def captured():
+        for i in range(3):
+            normal(mus[i], 1.0) @ i
+    obs = choicemap({i: 0.0 for i in range(3)})
+    w = tf.function(lambda: gentf.generate(captured, (), obs, seed=0)[1], autograph=False)()
+    np.testing.assert_allclose(w, sum(-0.5 * i ** 2 - 0.5 * np.log(2 * np.pi) for i in range(3)), rtol=1e-6)

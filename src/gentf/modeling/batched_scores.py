@@ -89,6 +89,8 @@ def stack(tensors):
     cut by ``base[i]`` or ``tf.unstack(base)``, possibly then cast), ``base`` itself (all rows
     in order) or ``tf.gather(base, [i_j])``: the per-choice model's ``probs[i]`` and the
     unpacked constraints then cost no op per choice, forward or backward."""
+    if not all(tf.is_symbolic_tensor(t) for t in tensors):  # e.g. a captured eager constant
+        return tf.stack(tensors)
     ops = [t.op for t in tensors]
     if all(op.type == "Cast" for op in ops) and len({(op.get_attr("SrcT"), op.get_attr("DstT")) for op in ops}) == 1:
         return tf.cast(stack([op.inputs[0] for op in ops]), tensors[0].dtype)
