@@ -8,9 +8,9 @@ entered by the inference library): there Philox is named, because XLA's default 
 detour eagerly); XLA's Philox stream differs from TF's, so ``jit_compile`` changes the numbers.
 Inside one execution a ``SeedStream`` derives one fresh stateless seed per
 random choice (``fold_in`` of the base seed with a counter), so results do not depend on any
-global state. With ``seed=None`` a base seed is drawn from a global ``tf.random.Generator``;
-``gentf.seed(n)`` resets that generator, so unseeded programs are reproducible too. Inside
-``seed_scope(s)`` (entered by ``run_chain`` around each kernel step, with the step's seed) an
+global state. With ``seed=None`` a base seed is drawn from a global ``tf.random.Generator`` in
+graphs, and eagerly from a cheaper host stream (``_HostSeeds``); ``gentf.seed(n)`` resets both, so unseeded programs are
+reproducible too. Inside ``seed_scope(s)`` (entered by ``run_chain`` around each kernel step, with the step's seed) an
 unseeded call instead takes the next seed of ``SeedStream(s)``: kernels written as in Gen.jl,
 ``mh(trace, select("x"))`` without seeds, get fresh independent randomness in every call of
 every step, compiled or eager, and the chain's ``seed=`` fixes it all.
@@ -24,16 +24,41 @@ generators give different numbers for the same seed, each deterministic.
 """
 import contextlib
 import math
+import os
 
 import tensorflow as tf
 
 _generator = tf.random.Generator.from_non_deterministic_state()
+_MASK64 = (1 << 64) - 1
+
+
+class _HostSeeds:
+    """Base seeds for unseeded eager calls: SplitMix64 (Steele et al. 2014) of a key and a
+    counter, in Python. An eager draw of the ``tf.random.Generator`` costs 2-5 ms, more than a
+    compiled kernel call; this costs a few microseconds. Inside a graph the generator is used
+    (a Python value would be frozen into the graph)."""
+
+    def __init__(self, key):
+        self.key, self.count = key & _MASK64, 0
+
+    def __call__(self):
+        self.count += 1
+        z = (self.key + self.count * 0x9E3779B97F4A7C15) & _MASK64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        z ^= z >> 31
+        halves = [(z >> 32) & 0xFFFFFFFF, z & 0xFFFFFFFF]
+        return tf.constant([h - (1 << 32) if h >= 1 << 31 else h for h in halves], tf.int32)
+
+
+_host = _HostSeeds(int.from_bytes(os.urandom(8), "little"))
 
 
 def seed(n):
     """Reset the global generator that supplies base seeds to unseeded calls."""
-    global _generator
+    global _generator, _host
     _generator = tf.random.Generator.from_seed(int(n))
+    _host = _HostSeeds(int(n) * 0x2545F4914F6CDD1D + 1)
 
 
 _scopes = []  # the SeedStreams of the enclosing seed_scope()s
@@ -44,6 +69,8 @@ def fresh_seed():
     else from the global generator."""
     if _scopes:
         return _scopes[-1]()
+    if tf.executing_eagerly():
+        return _host()
     return tf.cast(_generator.make_seeds(1)[:, 0], tf.int32)
 
 

@@ -6,13 +6,16 @@ Compiled paths. A whole loop (all particles, N MCMC steps) runs as one ``tf.func
 retrace. A model whose structure depends on random values cannot be traced; the caller then
 falls back to eager Python.
 """
+import weakref
+
 import tensorflow as tf
 
 from ..core import compile as compiled
 from ..core import domain
 from ..core.compile import DynamicStructureError
+from ..core.dtypes import default_float
 from ..core.nest import decode, encode
-from ..core.seeds import standard_uniform, vectorizable_randomness
+from ..core.seeds import as_seed, fold_in, seed_scope, standard_uniform, vectorizable_randomness
 
 
 def static_key(*objs):
@@ -158,3 +161,76 @@ def choose(accept, new, old):
 def uniform_log(seed, dtype):
     """``log u`` for ``u ~ uniform(0, 1)``: the Metropolis-Hastings acceptance threshold."""
     return tf.math.log(standard_uniform([], seed, dtype))
+
+
+# --- one compiled program per kernel call ----------------------------------------------------
+
+class KernelOwner:
+    """The owner (``core.compile``) of the per-call programs of one kernel (``"mh"``, ``"hmc"``,
+    ...) on one generative function, for one static choice of its proposal: a kernel that cannot
+    be traced (a proposal or involution whose structure depends on values, a trans-dimensional
+    move) runs eagerly from then on, without making the model's own GFI calls eager.
+    ``explain_compile(kernel_owner(model, "mh"))`` says why it runs eagerly."""
+
+    __slots__ = ("gen_fn", "name", "__weakref__")
+
+    def __init__(self, gen_fn, name):
+        self.gen_fn, self.name = gen_fn, name
+
+    def __repr__(self):
+        return f"<{self.name} kernel on {self.gen_fn!r}>"
+
+
+_kernel_owners = weakref.WeakKeyDictionary()
+
+
+def kernel_owner(gen_fn, name, *static):
+    """The ``KernelOwner`` of kernel ``name`` on ``gen_fn`` (one per ``static``: e.g. the
+    custom proposal and involution of ``mh``)."""
+    table = _kernel_owners.setdefault(gen_fn, {})
+    owner = table.get((name,) + static)
+    if owner is None:
+        owner = table[(name,) + static] = KernelOwner(gen_fn, name)
+    return owner
+
+
+def kernel_call(name, step, trace, args, seed, static=(), owner_static=()):
+    """``step(trace, args, seed)`` (a kernel's body; ``args`` a tuple of any nests) as ONE cached
+    compiled program per call, as Gen.jl programs call kernels: once per Python loop iteration.
+
+    The program is cached (``core.compile.run``) per the static structure of ``(trace, args)``
+    (``static_key``: addresses, shapes, dtypes, Python constants) and ``static`` (selection,
+    proposal, step counts), with ``owner_static`` choosing the ``KernelOwner``; tensors are its
+    inputs. As GFI calls, a key runs eagerly once and compiled from its second call. The body
+    runs inside ``seed_scope`` of a seed derived from ``seed``, so its unseeded calls (inside a
+    user's proposal or involution) are fixed by ``seed`` too, and the same seed gives the same
+    draws compiled or eager. Inside a caller's graph (``run_chain``, a ``tf.function``), with
+    ``set_auto_compile(False)``, or for a kernel that cannot be traced, ``step`` runs inline."""
+    seed = as_seed(seed)
+
+    def body(trace, args, seed):
+        with seed_scope(fold_in(seed, _SCOPE_TAG)):
+            return step(trace, args, seed)
+
+    if not (tf.executing_eagerly() and compiled.auto_compile_enabled()):
+        return body(trace, args, seed)
+    code, comps = static_key(trace, args)
+    key = (name, code, static, domain.mode(), default_float())
+    try:
+        hash(key)
+    except TypeError:  # an unhashable static argument: no caching
+        return body(trace, args, seed)
+    inputs = [c if isinstance(c, (tf.Tensor, tf.Variable)) else tf.convert_to_tensor(c) for c in comps]
+
+    def build():
+        def program(tensors, seed):
+            trace, args = unpack(code, tensors)
+            return body(trace, args, seed)
+        return program
+
+    owner = kernel_owner(trace.gen_fn, name, *owner_static)
+    return compiled.run(owner, key, build, (inputs, seed), fallback=lambda: body(trace, args, seed),
+                        compile_after=1)
+
+
+_SCOPE_TAG = 0x6b65726e  # "kern": the seed of a kernel body's unseeded calls

@@ -7,7 +7,8 @@ until ``log L(x(theta)) - log L(x) > log u``. The likelihood ratio is the ``upda
 the prior ratio ``log N(x(theta); mu, cov) - log N(x; mu, cov)`` (the prior is handled exactly by
 the ellipse, so only the likelihood enters the slice). A point whose likelihood has an invalid
 argument scores ``-inf`` (``core.domain.rejecting``) and the bracket shrinks past it. Always
-moves; returns the new trace.
+moves; returns the new trace. Called eagerly, each call runs as ONE cached compiled program per
+static structure (trace, ``addr``; ``_compile.kernel_call``); in a caller's graph it runs inline.
 """
 import math
 
@@ -17,15 +18,20 @@ import tensorflow_probability as tfp
 from ..core.choicemap import choicemap
 from ..core.domain import rejecting
 from ..core.gfi import update
-from ..core.seeds import as_seed, fold_in, split_seed, standard_uniform
-from ._compile import uniform_log, while_loop
+from ..core.seeds import fold_in, split_seed, standard_uniform
+from ._compile import kernel_call, uniform_log, while_loop
 
 tfd = tfp.distributions
 
 
 def elliptical_slice(trace, addr, mu, cov, seed=None):
     """One elliptical slice step on the choice at ``addr`` (prior ``N(mu, cov)``)."""
-    s_nu, s_u, s_theta, s_loop = tf.unstack(split_seed(as_seed(seed), 4))
+    return kernel_call("elliptical_slice", lambda t, a, s: _step(t, addr, a[0], a[1], s), trace, (mu, cov),
+                       seed, (addr,))
+
+
+def _step(trace, addr, mu, cov, seed):
+    s_nu, s_u, s_theta, s_loop = tf.unstack(split_seed(seed, 4))
     x = tf.convert_to_tensor(trace[addr])
     mu, cov = tf.cast(mu, x.dtype), tf.cast(cov, x.dtype)
     prior = tfd.MultivariateNormalTriL(mu, tf.linalg.cholesky(cov))

@@ -24,6 +24,8 @@ point where a choice leaves its support, or where a downstream distribution argu
 invalid, has ``log p = -inf`` and is rejected instead of raising ``DomainError``.
 
 Returns ``(new_trace, accepted)``. A discrete choice in the selection is a NonDifferentiableError.
+Called eagerly, each call runs as ONE cached compiled program per static structure (trace,
+selection, ``L``; ``_compile.kernel_call``); in a caller's graph it runs inline.
 """
 import math
 
@@ -33,8 +35,8 @@ from ..core.choicemap import from_array, to_array
 from ..core.domain import rejecting
 from ..core.errors import NonDifferentiableError
 from ..core.gfi import choice_gradients, update
-from ..core.seeds import as_seed, split_seed, standard_normal
-from ._compile import choose, uniform_log
+from ..core.seeds import split_seed, standard_normal
+from ._compile import choose, kernel_call, uniform_log
 from ._unconstrained import evaluate, needs_transform
 
 
@@ -74,7 +76,11 @@ def _target(trace, selection, who):
 def hmc(trace, selection, L=10, eps=0.1, seed=None):
     """Hamiltonian Monte Carlo: ``L`` leapfrog steps of size ``eps``, then an accept test (in
     unconstrained coordinates when a selected choice has bounded support)."""
-    s_mom, s_acc = tf.unstack(split_seed(as_seed(seed), 2))
+    return kernel_call("hmc", lambda t, a, s: _hmc(t, selection, L, a[0], s), trace, (eps,), seed, (selection, L))
+
+
+def _hmc(trace, selection, L, eps, seed):
+    s_mom, s_acc = tf.unstack(split_seed(seed, 2))
     (new, z, log_pi0, g), at = _target(trace, selection, "hmc")
     eps = tf.cast(eps, z.dtype)
     m = standard_normal(tf.shape(z), s_mom, z.dtype)
@@ -94,7 +100,11 @@ def hmc(trace, selection, L=10, eps=0.1, seed=None):
 def mala(trace, selection, tau, seed=None):
     """Metropolis-adjusted Langevin: proposal ``N(x + tau grad log p(x), 2 tau I)`` (on ``u``
     with ``log pi(u)`` when a selected choice has bounded support)."""
-    s_prop, s_acc = tf.unstack(split_seed(as_seed(seed), 2))
+    return kernel_call("mala", lambda t, a, s: _mala(t, selection, a[0], s), trace, (tau,), seed, (selection,))
+
+
+def _mala(trace, selection, tau, seed):
+    s_prop, s_acc = tf.unstack(split_seed(seed, 2))
     if needs_transform(trace, selection):
         return _mala_unconstrained(trace, selection, tau, s_prop, s_acc)
     values, x, g = _gradient(trace, selection, "mala")

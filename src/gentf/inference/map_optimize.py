@@ -12,27 +12,22 @@ import tensorflow as tf
 from ..core.choicemap import from_array
 from ..core.domain import rejecting
 from ..core.gfi import update
-from ._compile import choose, run_compiled, static_key, unpack, while_loop
+from ._compile import choose, kernel_call, while_loop
 from .gradient import _gradient
 
 
 def map_optimize(trace, selection, max_step_size=0.1, tau=0.5, min_step_size=1e-16, compile=True):
     """One backtracking gradient-ascent step on ``log p`` over the selected choices; returns the
-    new trace. Called eagerly with ``compile=True``, the step runs as one cached
-    ``tf.function`` (a while loop over step sizes); a model that cannot be traced runs eagerly."""
-    if compile and tf.executing_eagerly():
-        key, tensors = static_key(trace)
+    new trace. Called eagerly with ``compile=True``, the step runs as one cached compiled
+    program per static structure (a while loop over step sizes; ``_compile.kernel_call``); a
+    model that cannot be traced runs eagerly, and in a caller's graph the step runs inline."""
+    def step(trace, args, _):
+        return _map_step(trace, selection, max_step_size, tau, min_step_size)
 
-        def build():
-            def run(tensors):
-                return _map_step(unpack(key, tensors)[0], selection, max_step_size, tau, min_step_size)
-            return run
-
-        out = run_compiled(trace.gen_fn, ("map_optimize", key, selection, max_step_size, tau, min_step_size),
-                           build, (tensors,), jit_compile=False)
-        if out is not None:
-            return out
-    return _map_step(trace, selection, max_step_size, tau, min_step_size)
+    if not compile:
+        return step(trace, (), None)
+    # deterministic: a constant seed (an unseeded call would consume a seed of the caller's stream)
+    return kernel_call("map_optimize", step, trace, (), 0, (selection, max_step_size, tau, min_step_size))
 
 
 def _map_step(trace, selection, max_step_size, tau, min_step_size):

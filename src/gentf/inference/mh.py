@@ -10,7 +10,10 @@ Each proposes a new trace ``t'`` and accepts it with probability ``min(1, exp(al
   ``log p(t') - log p(t) + log |det J|``; ``alpha = w - log q(u; t) + log q(u'; t')``. ``check=True``
   applies the involution to its own output and raises ``InvolutionError`` unless it returns ``(t, u)``.
 
-Returns ``(new_trace, accepted)``.
+Returns ``(new_trace, accepted)``. Called eagerly (once per Python loop iteration, as Gen.jl
+programs are written), each call runs as ONE cached compiled program per static structure
+(``_compile.kernel_call``); in a caller's graph (``run_chain``) it runs inline, and with
+``check=True`` (a debugging aid that compares values in Python) always eagerly.
 """
 import numpy as np
 import tensorflow as tf
@@ -19,18 +22,29 @@ from ..core.address import Selection, show
 from ..core.errors import InvolutionError
 from ..core.gfi import assess, get_choices, propose, regenerate, update
 from ..core.seeds import as_seed, split_seed
-from ._compile import choose, uniform_log
+from ._compile import choose, kernel_call, uniform_log
 
 
 def mh(trace, selection_or_proposal, proposal_args=(), involution=None, check=False, seed=None):
     """One Metropolis-Hastings step; ``(new_trace, accepted)``. See the module docstring."""
-    s_prop, s_acc = tf.unstack(split_seed(as_seed(seed), 2))
+    def step(trace, args, seed):
+        return _mh(trace, selection_or_proposal, args[0], involution, check, seed)
+
+    if check:
+        return step(trace, (tuple(proposal_args),), as_seed(seed))
+    static = (selection_or_proposal, involution)
+    owner_static = () if isinstance(selection_or_proposal, Selection) else static
+    return kernel_call("mh", step, trace, (tuple(proposal_args),), seed, static, owner_static)
+
+
+def _mh(trace, selection_or_proposal, proposal_args, involution, check, seed):
+    s_prop, s_acc = tf.unstack(split_seed(seed, 2))
     if isinstance(selection_or_proposal, Selection):
         new, alpha, _ = regenerate(trace, selection=selection_or_proposal, seed=s_prop)
     elif involution is None:
-        new, alpha = _proposal_move(trace, selection_or_proposal, tuple(proposal_args), s_prop)
+        new, alpha = _proposal_move(trace, selection_or_proposal, proposal_args, s_prop)
     else:
-        new, alpha = _involution_move(trace, selection_or_proposal, tuple(proposal_args), involution,
+        new, alpha = _involution_move(trace, selection_or_proposal, proposal_args, involution,
                                       check, s_prop)
     accepted = uniform_log(s_acc, alpha.dtype) < alpha
     return choose(accepted, new, trace), accepted
