@@ -223,6 +223,9 @@ def tensorize(cm, where="constraints"):
     return out
 
 
+_SCALAR_DTYPES = {bool: "bool", int: "int64", float: "float64"}  # as np.asarray types them
+
+
 class Layout:
     """The static part of a packed choice map: ``groups`` is ``((dtype, shape), paths)`` per
     array. Hashable and opaque to ``nest.encode`` (one static leaf, however many addresses),
@@ -246,17 +249,25 @@ def pack(cm):
     array per group into a compiled call costs one tensor conversion instead of one per choice."""
     groups = {}
     for path, value in as_choicemap(cm).items():
-        if not isinstance(value, (tf.Tensor, tf.Variable, np.ndarray)):
-            value = np.asarray(value)
-        sig = (tf.as_dtype(value.dtype).name, tuple(value.shape))
+        kind = type(value)
+        if kind in _SCALAR_DTYPES:  # Python numbers (the common case): stacked by np.array below
+            sig = (_SCALAR_DTYPES[kind], ())
+        else:
+            if not isinstance(value, (tf.Tensor, tf.Variable, np.ndarray)):
+                value = np.asarray(value)
+            sig = (tf.as_dtype(value.dtype).name, tuple(value.shape))
         groups.setdefault(sig, ([], []))
         groups[sig][0].append(path)
         groups[sig][1].append(value)
     layout, arrays = [], []
     for sig, (paths, vals) in groups.items():
         layout.append((sig, tuple(paths)))
-        eager = all(isinstance(v, np.ndarray) for v in vals)
-        arrays.append(np.stack(vals) if eager else tf.stack([tf.convert_to_tensor(v) for v in vals]))
+        if not sig[1] and all(type(v) in _SCALAR_DTYPES for v in vals):
+            arrays.append(np.array(vals, dtype=sig[0]))
+        elif all(isinstance(v, np.ndarray) for v in vals):
+            arrays.append(np.stack(vals))
+        else:
+            arrays.append(tf.stack([tf.convert_to_tensor(v) for v in vals]))
     return Layout(tuple(layout)), arrays
 
 
