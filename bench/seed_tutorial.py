@@ -13,6 +13,8 @@ Variants:
   (b) gentf ``train``, one vectorised choice ``categorical(probs) @ "ys"``, ``--iters``;
   each with the graph-form TFFunction (tf.compat.v1 graph in a session, as the seed) and the
   eager-form TFFunction (tf.Variables);
+  (e) the seed's exercise: one graph-form TFFunction call per image from a nested @gen
+      function, ``--iters-exercise`` iterations;
   (c) a hand-written TF loop: a ``tf.function`` step doing the same gradient ascent and
       evaluation;
   (d) a hand-written numpy loop (the analytic gradient ``xs^T (onehot(ys) - probs)``).
@@ -79,6 +81,30 @@ def per_choice_model(f):
     return digit_model
 
 
+def graph_softmax_single():
+    """The seed's exercise: one image ``x`` (D,) -> its class probabilities (10,)."""
+    with tf.Graph().as_default():
+        x = tf.compat.v1.placeholder(tf.float64, shape=(D,))
+        W = tf.compat.v1.Variable(np.zeros((D, K), np.float64))
+        b = tf.compat.v1.Variable(np.zeros(K, np.float64))
+        probs = tf.squeeze(tf.nn.softmax(tf.add(tf.matmul(tf.expand_dims(x, axis=0), W), b), axis=1), axis=0)
+    f = TFFunction([W, b], [x], probs)
+    return f, (f, [W, b]), lambda xs: np.stack([np.asarray(f(x)) for x in xs[:200]])
+
+
+def exercise_model(f):
+    @gen
+    def digit_model_single_image(x):
+        probs = f(x) @ "probs"
+        categorical(probs) @ "y"
+
+    @gen
+    def digit_model_unvectorized(xs):
+        for i in range(xs.shape[0]):
+            digit_model_single_image(xs[i]) @ i
+    return digit_model_unvectorized
+
+
 def vectorized_model(f):
     @gen
     def digit_model_vectorized(xs):
@@ -88,23 +114,27 @@ def vectorized_model(f):
 
 
 def accuracy(predict, data):
-    return float(np.mean(np.argmax(predict(data[2]), axis=1) == data[3]))
+    probs = predict(data[2])
+    return float(np.mean(np.argmax(probs, axis=1) == data[3][:len(probs)]))
 
 
-def run_gentf(data, form, per_choice, iters, step):
-    f, spec, predict = (graph_softmax if form == "graph" else eager_softmax)()
-    model = (per_choice_model if per_choice else vectorized_model)(f)
+def run_gentf(data, form, per_choice, iters, step, exercise=False):
+    f, spec, predict = (graph_softmax_single if exercise else graph_softmax if form == "graph" else eager_softmax)()
+    model = exercise_model(f) if exercise else (per_choice_model if per_choice else vectorized_model)(f)
     loader = BatchLoader(data[0], data[1], seed=0)
 
     def data_generator():
         xs, ys = loader.next_batch(BATCH)
+        if exercise:
+            return (xs,), choicemap({(i, "y"): int(y) for i, y in enumerate(ys)})
         if per_choice:
             return (xs,), choicemap({("y", i): int(y) for i, y in enumerate(ys)})
         return (xs,), choicemap({"ys": ys})
     stamps = []
     start = time.perf_counter()
     scores = train(model, data_generator, ParamUpdate(FixedStepGradientDescent(step), spec), num_epoch=iters,
-                   seed=0, callback=lambda e, s: stamps.append(time.perf_counter()) if e == 0 else None)
+                   seed=0, progress=False,
+                   callback=lambda e, s: stamps.append(time.perf_counter()) if e == 0 else None)
     total = time.perf_counter() - start
     return total, stamps[0] - start, accuracy(predict, data), scores[-1]
 
@@ -166,6 +196,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iters", type=int, default=10000)
     parser.add_argument("--iters-per-choice", type=int, default=200)
+    parser.add_argument("--iters-exercise", type=int, default=50)
     parser.add_argument("--skip-per-choice", action="store_true")
     parser.add_argument("--step", type=float, default=1e-5)
     args = parser.parse_args(argv)
@@ -183,6 +214,9 @@ def main(argv=None):
             runs.append((f"(a) gentf train, per-choice, {form} form",
                          lambda form=form: run_gentf(data, form, True, args.iters_per_choice, args.step),
                          args.iters_per_choice))
+        runs.append(("(e) gentf train, exercise, graph form",
+                     lambda: run_gentf(data, "graph", True, args.iters_exercise, args.step, exercise=True),
+                     args.iters_exercise))
     for name, fn, iters in runs:
         total, first, acc, score = fn()
         rows.append((name, iters, total, first, acc, float(score)))
