@@ -94,7 +94,8 @@ def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0)
 
     ``compile_after``: how many eager runs (``fallback()``) of a key come before it is compiled
     (1 for GFI calls: a call made once is not worth tracing). With ``jit_compile`` the program
-    is compiled by XLA. Returns the program's outputs, or ``fallback()``'s when ``owner`` is
+    is compiled by XLA; with ``jit_compile="auto"`` only when it has at most ``XLA_MAX_OPS``
+    ops (``_auto_xla``). Returns the program's outputs, or ``fallback()``'s when ``owner`` is
     dynamic (see the module docstring)."""
     state = _state(owner)
     if state.reason is not None:
@@ -103,8 +104,10 @@ def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0)
     if compile_after and key not in state.seen:
         state.seen.add(key)
         return fallback()
-    jit_compile = jit_compile and key not in state.no_xla
     try:
+        if jit_compile == "auto":
+            jit_compile = _auto_xla(state, key, build, inputs)
+        jit_compile = jit_compile and key not in state.no_xla
         out = _program(state, key, build, jit_compile, inputs)(*inputs)
         if jit_compile:
             out, failure = out
@@ -165,6 +168,38 @@ def _program(state, key, build, jit_compile, inputs):
     if program is None:
         program = state.programs[signature] = fn.get_concrete_function(*inputs)
     return program
+
+
+def _auto_xla(state, key, build, inputs):
+    """``jit_compile="auto"``: XLA for a program of at most ``XLA_MAX_OPS`` graph ops. XLA's
+    compile time on CPU grows by ~10 ms per op (a chain over 23 ``mh`` calls of a 24-choice model
+    has ~35k ops: minutes and gigabytes), a plain graph's by well under 1 ms. The plain program
+    is traced first and counted; a large one is kept and runs as it is (the key joins
+    ``no_xla``), a small one is traced again for XLA. Deterministic per key, so the same seed
+    gives the same draws on every call."""
+    if key in state.no_xla:
+        return False
+    if (key, True) in state.programs:
+        return True
+    plain = _program(state, key, build, False, inputs)
+    graph = getattr(plain, "graph", None)
+    if graph is None:
+        graph = plain.get_concrete_function(*inputs).graph
+    ops = num_ops(graph)
+    if ops > XLA_MAX_OPS:
+        state.no_xla.add(key)
+        _log.info("gentf: %r runs without XLA: %d graph ops (> XLA_MAX_OPS = %d)", key[0], ops, XLA_MAX_OPS)
+        return False
+    return True
+
+
+XLA_MAX_OPS = 1000  # the largest program jit_compile="auto" hands to XLA (~10 s to compile)
+
+
+def num_ops(graph):
+    """The number of ops of a traced program, its functions' bodies (loops, conditionals) included."""
+    definition = graph.as_graph_def()
+    return len(definition.node) + sum(len(f.node_def) for f in definition.library.function)
 
 
 def _compile(body, jit_compile):

@@ -13,7 +13,6 @@ import tensorflow as tf
 from ..core import compile as compiled
 from ..core import domain
 from ..core.compile import DynamicStructureError
-from ..core.dtypes import default_float
 from ..core.nest import decode, encode
 from ..core.seeds import as_seed, fold_in, seed_scope, standard_uniform, vectorizable_randomness
 
@@ -215,7 +214,7 @@ def kernel_call(name, step, trace, args, seed, static=(), owner_static=()):
     if not (tf.executing_eagerly() and compiled.auto_compile_enabled()):
         return body(trace, args, seed)
     code, comps = static_key(trace, args)
-    key = (name, code, static, domain.mode(), default_float())
+    key = (name, code, static)
     try:
         hash(key)
     except TypeError:  # an unhashable static argument: no caching

@@ -16,7 +16,8 @@ a step and across steps, compiled or eager, and the chain's ``seed`` fixes every
 The choice made here: for a model whose structure is fixed (its addresses and shapes do not
 depend on random values) the whole chain is ONE compiled ``tf.function`` (XLA by default): a
 ``tf.while_loop`` whose loop variable is the trace, writing every step's choices into
-``TensorArray``s, so a step costs no Python or dispatch overhead. A model whose structure
+``TensorArray``s, so a step costs no Python or dispatch overhead. XLA compiles it when it is
+small (``jit_compile="auto"``: compile time grows by ~10 ms per graph op under XLA). A model whose structure
 changes (trans-dimensional moves) cannot be traced; the chain then runs eagerly, step by step,
 with a tqdm progress bar; its samples are stacked the same way when every step has the same
 addresses and shapes, else they are a list of choice maps.
@@ -57,7 +58,7 @@ def _step(kernel, trace, seed):
     return out, tf.constant(True)
 
 
-def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile=True, progress=True):
+def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile="auto", progress=True):
     """Apply ``kernel`` ``num_steps`` times from ``trace``. Returns ``(trace, samples, accepted)``:
 
     - ``trace``: the last trace;
@@ -69,8 +70,13 @@ def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile=Tru
       a list of ``num_steps`` choice maps;
     - ``accepted``: a bool vector of acceptances (all True for kernels that do not report one).
 
-    ``compile=True`` runs the whole chain as one cached ``tf.function`` (XLA when
-    ``jit_compile``); a kernel or model that cannot be traced falls back to the eager loop."""
+    ``compile=True`` runs the whole chain as one cached ``tf.function``; a kernel or model that
+    cannot be traced falls back to the eager loop. ``jit_compile``: True compiles it with XLA,
+    False runs it as a plain graph, ``"auto"`` (the default) uses XLA for a program of at most
+    ``core.compile.XLA_MAX_OPS`` graph ops: XLA's compile time on CPU grows by ~10 ms per op,
+    so a large kernel (many ``mh`` calls on a large model: ~1,500 ops per call) would take
+    minutes and gigabytes to compile, for a faster run. XLA's random stream differs from TF's
+    (``core.seeds``), so the choice changes the draws; it is fixed per program structure."""
     seeds = split_seed(as_seed(seed), num_steps)
     if compile:
         key, tensors = static_key(trace)
