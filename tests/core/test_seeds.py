@@ -91,3 +91,21 @@ def test_native_draws_are_the_same_eagerly_and_in_a_graph():
     eager = (seeds.standard_normal([4], seed, tf.float32), seeds.split_seed(seed, 3), seeds.fold_in(seed, 5))
     for a, b in zip(eager, graph(seed)):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_child_streams_are_lazy_and_give_the_same_seeds():
+    """``stream.child()`` is ``SeedStream(stream())`` with the base derived on first draw: the
+    same numbers, and no op at all for a child that never draws."""
+    from gentf.core.seeds import SeedStream
+    a, b = SeedStream(7), SeedStream(7)
+    eager_child = SeedStream(a())
+    lazy_child = b.child()
+    np.testing.assert_array_equal(lazy_child(), eager_child())
+    np.testing.assert_array_equal(lazy_child.child()(), eager_child.child()())
+    np.testing.assert_array_equal(b(), a())  # the parents stay in step
+
+    def unused(seed):
+        SeedStream(seed).child()  # a nested call that samples nothing
+        return tf.constant(0)
+    graph = tf.function(unused, autograph=False).get_concrete_function(tf.constant([1, 2])).graph
+    assert not any("Random" in op.type for op in graph.get_operations())

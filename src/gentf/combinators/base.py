@@ -35,7 +35,6 @@ from ..core.choicemap import ChoiceMap
 from ..core.errors import AddressError, ArgumentError, UnvisitedConstraintError
 from ..core.gfi import GenerativeFunction, Trace, unvisited_dropped
 from ..core.nest import decode, encode
-from ..core.seeds import SeedStream
 from ..modeling.distribution import Distribution
 from ..modeling.dsl import GenFunction
 from ..modeling.handlers import total
@@ -185,13 +184,13 @@ class UpdateEdit:
     def kept(self, kernel, prev, path, args, argdiffs):
         with call_at(path):
             trace, weight, retdiff, discard = kernel._update(
-                prev, args, argdiffs, submap(self.constraints, path), SeedStream(self.seeds()))
+                prev, args, argdiffs, submap(self.constraints, path), self.seeds.child())
         self._discard(path, discard)
         return trace, weight, retdiff
 
     def new(self, kernel, path, args):
         with call_at(path):
-            return kernel._generate(args, submap(self.constraints, path), SeedStream(self.seeds()))
+            return kernel._generate(args, submap(self.constraints, path), self.seeds.child())
 
     def removed(self, path, prev):
         self._discard(path, prev.get_choices())
@@ -223,11 +222,11 @@ class RegenerateEdit:
     def kept(self, kernel, prev, path, args, argdiffs):
         with call_at(path):
             return kernel._regenerate(prev, args, argdiffs, subselection_at(self.selection, path),
-                                      SeedStream(self.seeds()))
+                                      self.seeds.child())
 
     def new(self, kernel, path, args):
         with call_at(path):
-            return kernel._simulate(args, SeedStream(self.seeds())), None
+            return kernel._simulate(args, self.seeds.child()), None
 
     def removed(self, path, prev):
         return None

@@ -17,7 +17,6 @@ import tensorflow as tf
 
 from ..core.argdiffs import NoChange, UnknownChange, all_unchanged
 from ..core.errors import ArgumentError
-from ..core.seeds import SeedStream
 from ..modeling.handlers import total
 from .base import (Combinator, CombinatorTrace, call_at, check_constraint_keys, check_kernel,
                    element_argdiffs, revisit, submap)
@@ -68,7 +67,7 @@ class Map(Combinator):
         for i in range(n):
             with call_at((i,)):
                 trace, weight = self.kernel._generate(self.call_args(args, i), submap(constraints, (i,)),
-                                                      SeedStream(seeds()), require_all)
+                                                      seeds.child(), require_all)
             children[(i,)] = trace
             weights.append(weight)
         subs = list(children.values())

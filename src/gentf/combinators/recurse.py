@@ -25,7 +25,6 @@ or one of its children's return values changed.
 """
 from ..core.argdiffs import NoChange, UnknownChange
 from ..core.errors import ArgumentError
-from ..core.seeds import SeedStream
 from ..modeling.handlers import total
 from .base import (Combinator, CombinatorTrace, call_at, check_constraint_keys, check_kernel,
                    revisit, static_int, submap)
@@ -101,7 +100,7 @@ class Recurse(Combinator):
 
         def make(kernel, path, kernel_args):
             with call_at(path):
-                return kernel._generate(kernel_args, submap(constraints, path), SeedStream(seeds()),
+                return kernel._generate(kernel_args, submap(constraints, path), seeds.child(),
                                         require_all)
         children, weights = {}, []
         self._grow(root, arg, make, children, weights)

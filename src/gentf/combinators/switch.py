@@ -24,7 +24,6 @@ from ..core.argdiffs import UnknownChange
 from ..core.choicemap import ChoiceMap
 from ..core.errors import ArgumentError, UnvisitedConstraintError
 from ..core.gfi import unvisited_constraints_dropped
-from ..core.seeds import SeedStream
 from .base import Combinator, CombinatorTrace, UpdateEdit, call_at, check_kernel, revisit, static_int
 
 
@@ -52,7 +51,7 @@ class Switch(Combinator):
 
     def _generate(self, args, constraints, seeds, require_all=False):
         i = self.index(args)
-        sub, weight = self.branches[i]._generate(tuple(args[1:]), constraints, SeedStream(seeds()),
+        sub, weight = self.branches[i]._generate(tuple(args[1:]), constraints, seeds.child(),
                                                  require_all)
         return self._trace(args, i, sub), weight
 
@@ -80,7 +79,7 @@ class Switch(Combinator):
         for path, value in constraints.items():
             merged.set(path, value)
         with call_at(()), unvisited_constraints_dropped():
-            sub, weight = branch._generate(args, merged, SeedStream(edit.seeds()))
+            sub, weight = branch._generate(args, merged, edit.seeds.child())
         new = sub.get_choices()
         for path, _ in constraints.items():
             if not new.has_value(path):

@@ -19,7 +19,6 @@ import heapq
 
 from ..core.argdiffs import NoChange, UnknownChange, all_unchanged
 from ..core.errors import ArgumentError
-from ..core.seeds import SeedStream
 from ..modeling.handlers import total
 from .base import (Combinator, CombinatorTrace, call_at, check_constraint_keys, check_kernel,
                    revisit, static_int, submap)
@@ -53,7 +52,7 @@ class Unfold(Combinator):
         for t in range(n):
             with call_at((t,)):
                 trace, weight = self.kernel._generate((t, state) + params, submap(constraints, (t,)),
-                                                      SeedStream(seeds()), require_all)
+                                                      seeds.child(), require_all)
             children[(t,)], state = trace, trace.retval
             states.append(state)
             weights.append(weight)

@@ -15,7 +15,6 @@ from ..core.errors import (ConstraintMismatchError, DuplicateAddressError, Missi
                            UnvisitedConstraintError)
 from ..core.gfi import unvisited_dropped
 from ..core.nest import is_tensor_like
-from ..core.seeds import SeedStream
 from .batched_scores import Pending, ScoreBatches
 from .distribution import Distribution
 from .trace import CallRecord, ChoiceRecord
@@ -148,7 +147,7 @@ class Handler:
         return guard(self.domain_checks, weight) if is_rejecting() else weight
 
     def child_seeds(self):
-        return SeedStream(self.seeds())
+        return self.seeds.child()
 
 
 class GenerateHandler(Handler):
