@@ -148,13 +148,15 @@ def while_loop(cond, body, state, where="while_loop"):
 
 def choose(accept, new, old):
     """``new if accept else old`` for traces: a Python branch eagerly, ``tf.where`` on every leaf
-    of the (equally structured) traces in a graph."""
+    of the (equally structured) traces in a graph where they differ."""
     if tf.executing_eagerly():
         return new if bool(accept) else old
     code_new, flat_new = flat_components(new, "choose")
     code_old, flat_old = flat_components(old, "choose")
     same_structure(code_new, code_old, "choose")
-    return unpack(code_new, [tf.where(accept, a, tf.cast(b, a.dtype)) for a, b in zip(flat_new, flat_old)])[0]
+    # a leaf both traces share (arguments, observed values, unchanged choices) needs no select
+    return unpack(code_new, [a if a is b else tf.where(accept, a, tf.cast(b, a.dtype))
+                             for a, b in zip(flat_new, flat_old)])[0]
 
 
 def uniform_log(seed, dtype):
