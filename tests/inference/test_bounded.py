@@ -245,7 +245,7 @@ def test_transformed_kernels_compile_with_xla():
     trace = gentf.generate(beta_gamma, (), {"y": 1.0}, seed=0)[0]
     sel = select("p", "g")
     kernel = lambda t, s: gentf.hmc(t, sel, L=2, eps=0.3, seed=s)  # mala builds the same ops
-    _, samples, _ = gentf.run_chain(kernel, trace, 20, seed=6)
+    _, samples, _ = gentf.run_chain(kernel, trace, 20, seed=6, jit_compile=True)
     assert samples["p"].shape == (20,)
     assert not _owners[kernel].no_xla and _owners[kernel].programs
     _, samples, _ = gentf.nuts(trace, sel, num_samples=20, num_warmup=10, seed=6)

@@ -170,3 +170,19 @@ def test_unseeded_calls_are_reproducible_after_gentf_seed_and_sample_the_posteri
     n = len(YS)
     xs = np.array(xs, np.float64)
     assert_mean_close(xs, sum(YS) / (n + 1), np.sqrt(1 / (n + 1)), n_eff=float(gentf.ess(xs)), false_fail_rate=A)
+
+
+def test_a_new_step_size_or_prior_mean_is_an_input_not_a_new_program():
+    state = {"t": start(model), "v": start(model_vec)}
+
+    def sweep(i):
+        state["t"], _ = gentf.hmc(state["t"], SEL, L=2, eps=0.1 + 0.05 * i, seed=i)
+        state["t"], _ = gentf.mala(state["t"], SEL, 0.05 + 0.01 * i, seed=i)
+        state["v"] = gentf.elliptical_slice(state["v"], "mu", [0.1 * i], [[1.0 + i]], seed=i)
+
+    sweep(0)
+    sweep(1)  # each kernel: eager once, then traced
+    before = CALLS["body"]
+    for i in range(2, 5):
+        sweep(i)
+    assert CALLS["body"] == before, "a new numeric argument retraced the kernel"

@@ -8,6 +8,7 @@ falls back to eager Python.
 """
 import weakref
 
+import numpy as np
 import tensorflow as tf
 
 from ..core import compile as compiled
@@ -232,6 +233,16 @@ def kernel_call(name, step, trace, args, seed, static=(), owner_static=()):
     owner = kernel_owner(trace.gen_fn, name, *owner_static)
     return compiled.run(owner, key, build, (inputs, seed), fallback=lambda: body(trace, args, seed),
                         compile_after=1)
+
+
+def numeric_input(x):
+    """A Python number or nested list of numbers (a step size, a prior mean) as a float64 array,
+    so that ``kernel_call`` passes it as an input (a new value does not retrace; as a Python
+    constant it would be part of the key). float64 keeps its value exact for float64 models;
+    kernels cast it to the trace's dtype."""
+    if isinstance(x, (int, float, list, tuple)) and not isinstance(x, bool):
+        return np.asarray(x, np.float64)
+    return x
 
 
 _SCOPE_TAG = 0x6b65726e  # "kern": the seed of a kernel body's unseeded calls

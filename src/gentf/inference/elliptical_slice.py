@@ -19,15 +19,15 @@ from ..core.choicemap import choicemap
 from ..core.domain import rejecting
 from ..core.gfi import update
 from ..core.seeds import fold_in, split_seed, standard_uniform
-from ._compile import kernel_call, uniform_log, while_loop
+from ._compile import kernel_call, numeric_input, uniform_log, while_loop
 
 tfd = tfp.distributions
 
 
 def elliptical_slice(trace, addr, mu, cov, seed=None):
     """One elliptical slice step on the choice at ``addr`` (prior ``N(mu, cov)``)."""
-    return kernel_call("elliptical_slice", lambda t, a, s: _step(t, addr, a[0], a[1], s), trace, (mu, cov),
-                       seed, (addr,))
+    return kernel_call("elliptical_slice", lambda t, a, s: _step(t, addr, a[0], a[1], s), trace,
+                       (numeric_input(mu), numeric_input(cov)), seed, (addr,))
 
 
 def _step(trace, addr, mu, cov, seed):

@@ -36,7 +36,7 @@ from ..core.domain import rejecting
 from ..core.errors import NonDifferentiableError
 from ..core.gfi import choice_gradients, update
 from ..core.seeds import split_seed, standard_normal
-from ._compile import choose, kernel_call, uniform_log
+from ._compile import choose, kernel_call, numeric_input, uniform_log
 from ._unconstrained import evaluate, needs_transform
 
 
@@ -76,7 +76,8 @@ def _target(trace, selection, who):
 def hmc(trace, selection, L=10, eps=0.1, seed=None):
     """Hamiltonian Monte Carlo: ``L`` leapfrog steps of size ``eps``, then an accept test (in
     unconstrained coordinates when a selected choice has bounded support)."""
-    return kernel_call("hmc", lambda t, a, s: _hmc(t, selection, L, a[0], s), trace, (eps,), seed, (selection, L))
+    return kernel_call("hmc", lambda t, a, s: _hmc(t, selection, L, a[0], s), trace, (numeric_input(eps),), seed,
+                       (selection, L))
 
 
 def _hmc(trace, selection, L, eps, seed):
@@ -100,7 +101,8 @@ def _hmc(trace, selection, L, eps, seed):
 def mala(trace, selection, tau, seed=None):
     """Metropolis-adjusted Langevin: proposal ``N(x + tau grad log p(x), 2 tau I)`` (on ``u``
     with ``log pi(u)`` when a selected choice has bounded support)."""
-    return kernel_call("mala", lambda t, a, s: _mala(t, selection, a[0], s), trace, (tau,), seed, (selection,))
+    return kernel_call("mala", lambda t, a, s: _mala(t, selection, a[0], s), trace, (numeric_input(tau),), seed,
+                       (selection,))
 
 
 def _mala(trace, selection, tau, seed):
