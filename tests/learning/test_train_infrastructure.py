@@ -50,7 +50,7 @@ def test_dataset_equals_generator_and_runs_as_one_program():
     np.testing.assert_allclose(s2, s1, rtol=1e-12)
     for name in ("a", "b"):
         assert float(gentf.get_param(m2, name)) == pytest.approx(float(gentf.get_param(m1, name)), rel=1e-12)
-    programs = [fn for key, fn in compiled._state(m2).programs.items() if key[0][0] == "train-dataset"]
+    programs = [fn for key, fn in compiled._state(m2).programs.items() if key[0][0][0] == "train-dataset"]
     assert len(programs) == 1 and programs[0].experimental_get_tracing_count() == 1
     assert not compiled.is_dynamic(m2)
 

@@ -141,7 +141,7 @@ def program(owner, key):
     state = _owners.get(owner)
     found = None
     for k, fn in (state.programs.items() if state is not None else ()):
-        if (k[0] == "concrete" and k[1] == key) or (len(k) == 2 and k[0] == key):
+        if (k[0] == "concrete" and k[1][0] == key) or (len(k) == 2 and k[0][0] == key):  # (key, settings)
             found = fn
     return found
 
