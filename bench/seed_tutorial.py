@@ -26,6 +26,7 @@ iteration against (c) and (d).
 """
 import argparse
 import os
+import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small matmuls: threads only add contention
 import time
@@ -36,6 +37,9 @@ import tensorflow as tf
 from gentf import (FixedStepGradientDescent, ParamUpdate, TFFunction, categorical, choicemap, gen,
                    train)
 from gentf.datasets import BatchLoader
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from tutorial import make_exercise_models, single_image_graph  # noqa: E402  (the seed's own models)
 
 D, K, BATCH = 784, 10, 100
 
@@ -82,27 +86,9 @@ def per_choice_model(f):
 
 
 def graph_softmax_single():
-    """The seed's exercise: one image ``x`` (D,) -> its class probabilities (10,)."""
-    with tf.Graph().as_default():
-        x = tf.compat.v1.placeholder(tf.float64, shape=(D,))
-        W = tf.compat.v1.Variable(np.zeros((D, K), np.float64))
-        b = tf.compat.v1.Variable(np.zeros(K, np.float64))
-        probs = tf.squeeze(tf.nn.softmax(tf.add(tf.matmul(tf.expand_dims(x, axis=0), W), b), axis=1), axis=0)
-    f = TFFunction([W, b], [x], probs)
+    """The seed's exercise graph (``examples/tutorial.py``) at MNIST's 784 pixels."""
+    f, W, b = single_image_graph(D)
     return f, (f, [W, b]), lambda xs: np.stack([np.asarray(f(x)) for x in xs[:200]])
-
-
-def exercise_model(f):
-    @gen
-    def digit_model_single_image(x):
-        probs = f(x) @ "probs"
-        categorical(probs) @ "y"
-
-    @gen
-    def digit_model_unvectorized(xs):
-        for i in range(xs.shape[0]):
-            digit_model_single_image(xs[i]) @ i
-    return digit_model_unvectorized
 
 
 def vectorized_model(f):
@@ -120,7 +106,7 @@ def accuracy(predict, data):
 
 def run_gentf(data, form, per_choice, iters, step, exercise=False):
     f, spec, predict = (graph_softmax_single if exercise else graph_softmax if form == "graph" else eager_softmax)()
-    model = exercise_model(f) if exercise else (per_choice_model if per_choice else vectorized_model)(f)
+    model = make_exercise_models(f) if exercise else (per_choice_model if per_choice else vectorized_model)(f)
     loader = BatchLoader(data[0], data[1], seed=0)
 
     def data_generator():
