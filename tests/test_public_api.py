@@ -70,3 +70,10 @@ def test_all_lists_only_real_names():
     ns = {}
     exec("from gentf import *", ns)
     assert {n for n in gentf.__all__} <= set(ns)
+
+
+def test_every_public_name_has_a_docstring():
+    """Issue 13: every public name states its maths or its contract."""
+    import inspect
+    missing = [name for name in gentf.__all__ if not inspect.getdoc(getattr(gentf, name))]
+    assert not missing, missing

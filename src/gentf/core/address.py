@@ -74,6 +74,9 @@ class Selection:
 
 
 class _Empty(Selection):
+    """The selection of no address (Gen.jl's ``EmptySelection``): ``addr in EmptySelection`` is
+    False for every address."""
+
     def get_subselection(self, key):
         return self
 

@@ -2,6 +2,10 @@
 
 
 class Diff:
+    """An argdiff (Gen.jl's ``Diff``): ``NoChange`` says the argument (or return value) is the
+    very same value as in the previous trace, so ``update``/``regenerate`` may skip the work
+    that depends only on it; ``UnknownChange`` says it may have changed."""
+
     __slots__ = ("name",)
 
     def __init__(self, name):

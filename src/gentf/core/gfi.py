@@ -316,22 +316,27 @@ def _grad_tensors(retval_grad):
 
 
 def get_choices(trace):
+    """The choice map ``t`` of ``trace`` (Gen.jl's ``get_choices``): every random choice's value at its address."""
     return trace.get_choices()
 
 
 def get_retval(trace):
+    """The return value of the execution recorded in ``trace``."""
     return trace.retval
 
 
 def get_score(trace):
+    """``log p(t; x)``: the log probability (density) of the trace's choices ``t`` given its arguments ``x``."""
     return trace.score
 
 
 def get_args(trace):
+    """The arguments ``x`` the trace was generated with (a tuple)."""
     return trace.args
 
 
 def get_gen_fn(trace):
+    """The generative function that produced ``trace``."""
     return trace.gen_fn
 
 

@@ -48,6 +48,7 @@ def get_param(fn, name):
 
 
 def set_param(fn, name, value):
+    """Set the value of parameter ``name`` of ``fn`` (cast to its dtype; the shape must match)."""
     var = fn.param_var(name)
     var.assign(tf.cast(value, var.dtype))
 
@@ -58,6 +59,7 @@ def get_param_grad(fn, name):
 
 
 def zero_param_grad(fn, name):
+    """Reset the gradient accumulator of parameter ``name`` of ``fn`` to zero."""
     acc = register_accumulator(fn.param_var(name))
     acc.assign(tf.zeros_like(acc))
 
