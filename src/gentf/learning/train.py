@@ -210,6 +210,7 @@ class _EpochRunner:
     def run(self, minibatches, evaluation, seeds):
         comps = []
         code = encode((minibatches, evaluation), comps)
+        comps = [tf.convert_to_tensor(c) for c in comps]  # all tensors: the cached concrete program
         seeds = tf.constant(seeds)
         return self._run(("train", self.update, self.grads, code),
                          lambda c, s: self.body(*decode(code, c)[0], s, _unpacked), (comps, seeds),
