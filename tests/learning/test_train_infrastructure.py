@@ -229,3 +229,18 @@ def test_kill_during_checkpoint_write_leaves_previous_checkpoint_usable(tmp_path
     full = train(m_full, dataset(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m_full), **KW)
     assert np.array_equal(resumed, full)
     assert all(np.array_equal(a, b) for a, b in zip(_params(m), _params(m_full)))
+
+
+def test_no_dataset_iterator_outlives_train():
+    """The compiled-epoch cache lives as long as the model; it must not keep the dataset's
+    iterator (one destroyed only at interpreter exit blocks the exit on its prefetch threads)."""
+    import gc
+    from tensorflow.python.data.ops.iterator_ops import OwnedIterator
+
+    def alive():
+        gc.collect()
+        return sum(isinstance(o, OwnedIterator) for o in gc.get_objects())
+    before = alive()
+    m = regression()
+    train(m, dataset(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m), **KW)
+    assert alive() == before

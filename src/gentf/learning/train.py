@@ -119,6 +119,7 @@ def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, mini
             else:
                 state.record(epoch, score)
     finally:
+        runner.forget_inputs()
         if summaries is not None:
             summaries.writer.flush()
     return np.array([float(x) for x in state.history[:num_epoch]], dtype=np.float64)
@@ -228,6 +229,12 @@ class _EpochRunner:
         if fn is None:
             return None
         return fn.graph if hasattr(fn, "graph") else fn.get_concrete_function(*self._last[1]).graph
+
+    def forget_inputs(self):
+        """Drop the last epoch's inputs (a dataset iterator among them): the compiled-program
+        cache keeps this runner as long as the model lives, and an iterator destroyed only at
+        interpreter exit blocks it (its prefetch threads are gone by then)."""
+        self._last = None
 
     def _run(self, key, program, inputs, fallback):
         self._last = key, inputs
