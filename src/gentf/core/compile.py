@@ -100,15 +100,15 @@ def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0)
     state = _state(owner)
     if state.reason is not None:
         return fallback()
-    key = (key, domain.mode(), default_float())  # settings read while tracing are structure too
-    if compile_after and key not in state.seen:
-        state.seen.add(key)
+    full = (key, domain.mode(), default_float())  # settings read while tracing are structure too
+    if compile_after and full not in state.seen:
+        state.seen.add(full)
         return fallback()
     try:
         if jit_compile == "auto":
-            jit_compile = _auto_xla(state, key, build, inputs)
-        jit_compile = jit_compile and key not in state.no_xla
-        out = _program(state, key, build, jit_compile, inputs)(*inputs)
+            jit_compile = _auto_xla(state, full, build, inputs)
+        jit_compile = jit_compile and full not in state.no_xla
+        out = _program(state, full, build, jit_compile, inputs)(*inputs)
         if jit_compile:
             out, failure = out
             domain.raise_failure(failure)
@@ -123,7 +123,7 @@ def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0)
             raise error from None
         if not jit_compile:
             raise
-        state.no_xla.add(key)
+        state.no_xla.add(full)
         return run(owner, key, build, inputs, fallback, False)
     except _DYNAMIC as e:
         if not _depends_on_values(e):
