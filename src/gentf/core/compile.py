@@ -35,6 +35,7 @@ import tensorflow as tf
 from . import domain
 from .dtypes import default_float
 from .errors import GentfError
+from .nest import decode, encode
 from .seeds import xla_randomness
 
 _log = logging.getLogger("gentf")
@@ -46,10 +47,6 @@ def set_auto_compile(enabled):
     """Enable or disable automatic compilation of repeated eager GFI calls."""
     global _auto_compile
     _auto_compile = bool(enabled)
-
-
-def auto_compile_enabled():
-    return _auto_compile
 
 
 class DynamicStructureError(GentfError):
@@ -133,6 +130,27 @@ def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0)
                            "use gentf.set_default_float(tf.float64) or data of one dtype")
             raise
         return _fall_back(owner, state, e, fallback)
+
+
+def run_repeated(owner, name, static, objs, body):
+    """``body(objs)`` for an eager call that may repeat (a GFI method, an inference kernel): the
+    key is ``name``, the static structure of ``objs`` (``nest.encode``: addresses, shapes, Python
+    constants) and ``static``; the tensors of ``objs`` are the inputs. The first call of a key
+    runs eagerly, later ones run the cached compiled program (``run`` with ``compile_after=1``).
+    Inside a graph, with auto-compile off, or with an unhashable static part, ``body`` runs
+    inline."""
+    if not (_auto_compile and tf.executing_eagerly()):
+        return body(objs)
+    comps = []
+    code = encode(objs, comps)
+    key = (name, code, static)
+    try:
+        hash(key)
+    except TypeError:  # an unhashable static argument: no caching
+        return body(objs)
+    inputs = [c if isinstance(c, (tf.Tensor, tf.Variable)) else tf.convert_to_tensor(c) for c in comps]
+    return run(owner, key, lambda: lambda tensors: body(decode(code, list(tensors))[0]), (inputs,),
+               fallback=lambda: body(objs), compile_after=1)
 
 
 def program(owner, key):

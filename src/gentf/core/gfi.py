@@ -31,7 +31,7 @@ from .address import check_selection, show, to_path
 from .argdiffs import NoChange, UnknownChange
 from .choicemap import as_choicemap, pack, unpack
 from .errors import ConstraintTypeError, UnaddressedCallError
-from .nest import decode, encode, is_tensor_like
+from .nest import is_tensor_like
 from .seeds import SeedStream, as_seed
 from .tracking import Checkpointable
 
@@ -195,17 +195,9 @@ def _check_gen_fn(fn, where):
 
 def _dispatch(fn, method, static, args, tensors, body):
     """Run ``body(args, tensors)``; an eager call that repeats runs compiled (``core.compile``)."""
-    if not (compiled.auto_compile_enabled() and tf.executing_eagerly() and fn.auto_compile):
+    if not fn.auto_compile:
         return body(args, tensors)
-    comps = []
-    code = encode(args, comps)
-    key = (method, code, static)
-    try:
-        hash(key)
-    except TypeError:  # an unhashable static argument: no caching
-        return body(args, tensors)
-    return compiled.run(fn, key, lambda: lambda c, t: body(decode(code, c)[0], t), (comps, tensors),
-                        fallback=lambda: body(args, tensors), compile_after=1)
+    return compiled.run_repeated(fn, method, static, (args, tensors), lambda objs: body(*objs))
 
 
 @_no_autograph

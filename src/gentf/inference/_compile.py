@@ -214,25 +214,8 @@ def kernel_call(name, step, trace, args, seed, static=(), owner_static=()):
         with seed_scope(fold_in(seed, _SCOPE_TAG)):
             return step(trace, args, seed)
 
-    if not (tf.executing_eagerly() and compiled.auto_compile_enabled()):
-        return body(trace, args, seed)
-    code, comps = static_key(trace, args)
-    key = (name, code, static)
-    try:
-        hash(key)
-    except TypeError:  # an unhashable static argument: no caching
-        return body(trace, args, seed)
-    inputs = [c if isinstance(c, (tf.Tensor, tf.Variable)) else tf.convert_to_tensor(c) for c in comps]
-
-    def build():
-        def program(tensors, seed):
-            trace, args = unpack(code, tensors)
-            return body(trace, args, seed)
-        return program
-
     owner = kernel_owner(trace.gen_fn, name, *owner_static)
-    return compiled.run(owner, key, build, (inputs, seed), fallback=lambda: body(trace, args, seed),
-                        compile_after=1)
+    return compiled.run_repeated(owner, name, static, (trace, args, seed), lambda objs: body(*objs))
 
 
 def numeric_input(x):
