@@ -126,7 +126,7 @@ def _apply_rule(conf, variables, accumulators, slots, counter):
         ops.append(var.assign_add(delta))
         ops.extend(s.assign(n) for s, n in zip(var_slots, new))
     with tf.control_dependencies(ops):
-        return tf.group(*[acc.assign(tf.zeros_like(acc)) for acc in accumulators])
+        return tf.group(*[acc.assign(tf.zeros(acc.shape, acc.dtype.base_dtype)) for acc in accumulators])
 
 
 class _Group:
@@ -150,7 +150,7 @@ class _Group:
             self.conf.apply_gradients([(-tf.convert_to_tensor(a), v)
                                        for a, v in zip(self.accumulators, self.variables)])
             for acc in self.accumulators:
-                acc.assign(tf.zeros_like(acc))
+                acc.assign(tf.zeros(acc.shape, acc.dtype.base_dtype))
 
     def apply(self):
         if tf.executing_eagerly():

@@ -30,6 +30,15 @@ generator seeded with ``(seed, e)``, so any epoch can be replayed alone (checkpo
 
 Checkpoints and TensorBoard summaries: see ``learning/checkpoint.py``.
 
+Devices and ``tf.distribute``: the epoch runs where the caller's ``tf.device`` scope and the
+parameters' Variables are. Under a ``tf.distribute`` strategy (Keras ``fit``'s convention: the
+model and ``update`` built inside ``strategy.scope()``; ``core/distribute.py``) it runs
+data-parallel: each minibatch's examples, and the evaluation examples, are split among the
+replicas (example ``i`` with its own seed on replica ``i mod R``); each replica accumulates its
+share's gradients, and ``apply`` ascends their all-reduced sum, the single-device sum. Every
+worker of a ``MultiWorkerMirroredStrategy`` must see the same data (same generator and seed,
+or the same dataset order).
+
 Speed: one epoch (all its minibatches, updates and the evaluation) runs as *one* call of a
 ``tf.function`` cached per static structure of the epoch's data (argument shapes, constraint
 addresses, static Python arguments); the tensors are its inputs, so a new batch with the same
@@ -41,6 +50,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from ..core.choicemap import choicemap, pack, unpack
+from ..core.distribute import sharded, strategy_for
 from ..core import compile as compiled
 from ..core.errors import ArgumentError
 from ..core.gfi import accumulate_param_gradients, generate
@@ -67,6 +77,7 @@ def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, mini
     or a log directory): TensorBoard scalar ``objective`` each epoch, parameter and gradient
     histograms every ``histogram_every`` epochs and after the last, the graph once
     (``learning/checkpoint.py``). The defaults keep their cost within a few percent of a step.
+    Under a ``tf.distribute`` strategy the epoch runs data-parallel (module docstring).
     Returns one score per epoch, ``num_epoch`` of them (a resumed run includes the restored ones).
     Raises ``CheckpointError`` for an unreadable or mismatched checkpoint."""
     if evaluation_size is None:
@@ -79,12 +90,15 @@ def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, mini
     dataset = isinstance(data, tf.data.Dataset)
     if not dataset and not callable(data):
         raise ArgumentError(f"train: data must be a data_generator or a tf.data.Dataset, got {type(data).__name__}")
+    strategy = strategy_for(update.variables + update.accumulators, "train")
+    if strategy is not None and jit_compile:
+        raise ArgumentError("train: jit_compile is not supported under a tf.distribute strategy")
     iterator = iter(_checked(data).prefetch(tf.data.AUTOTUNE)) if dataset else None
     state = TrainState(gen_fn, update, as_seed(seed), iterator)
     manager = manager_for(checkpoint, state)
     restore(manager, state, None if seed is None else as_seed(seed).numpy())
     summaries = Summaries(summary, update, histogram_every) if summary is not None else None
-    runner = _EpochRunner(gen_fn, update, verbose, jit_compile, summaries is not None)
+    runner = _EpochRunner(gen_fn, update, verbose, jit_compile, summaries is not None, strategy)
     sizes = (epoch_size, num_minibatch, minibatch_size, evaluation_size)
     if progress is None:
         progress = verbose or num_epoch > 1
@@ -168,34 +182,43 @@ def _checked(dataset):
 class _EpochRunner:
     """Runs epochs of one (gen_fn, update) pair: one compiled program per data structure
     (``core.compile``), or eagerly when the model cannot be traced. With ``grads`` the program
-    also returns the accumulators before the epoch's last ``apply`` (for summaries)."""
+    also returns the accumulators before the epoch's last ``apply`` (for summaries). With a
+    ``strategy`` the examples are split among its replicas (``core.distribute.sharded``)."""
 
-    def __init__(self, gen_fn, update, verbose, jit_compile, grads=False):
+    def __init__(self, gen_fn, update, verbose, jit_compile, grads=False, strategy=None):
         self.gen_fn, self.update, self.verbose, self.jit_compile = gen_fn, update, verbose, jit_compile
-        self.grads = grads
+        self.grads, self.strategy = grads, strategy
 
     def body(self, minibatches, evaluation, seeds, example):
         """The maths of one epoch (module docstring, steps 2 and 3); returns the mean weight
         (and the last minibatch's gradients). ``example(x)`` is ``(args, constraints)``."""
+        def accumulate(item):
+            trace, _ = generate(self.gen_fn, *example(item[0]), seed=item[1])
+            accumulate_param_gradients(trace)
+
+        def weight(item):
+            return generate(self.gen_fn, *example(item[0]), seed=item[1])[1]
+
         k, grads = 0, ()
         for minibatch in minibatches:
-            for x in minibatch:
-                args, constraints = example(x)
-                trace, _ = generate(self.gen_fn, args, constraints, seed=seeds[k])
-                accumulate_param_gradients(trace)
-                k += 1
+            self._each(accumulate, [(x, seeds[k + i]) for i, x in enumerate(minibatch)])
+            k += len(minibatch)
             if self.grads:
                 grads = tuple(tf.identity(tf.convert_to_tensor(a)) for a in self.update.accumulators)
             with tf.control_dependencies(grads):
                 self.update.apply()
-        weights = []
-        for x in evaluation:
-            args, constraints = example(x)
-            _, weight = generate(self.gen_fn, args, constraints, seed=seeds[k])
-            weights.append(tf.cast(weight, tf.float64))
-            k += 1
-        score = tf.add_n(weights) / len(weights) if weights else tf.constant(np.nan, tf.float64)
+        total = self._each(weight, [(x, seeds[k + i]) for i, x in enumerate(evaluation)])
+        score = total / len(evaluation) if evaluation else tf.constant(np.nan, tf.float64)
         return (score, grads) if self.grads else score
+
+    def _each(self, work, items):
+        """``sum_i work(item_i)`` in float64 (0 when ``work`` returns None), on this device or
+        split among the strategy's replicas."""
+        if self.strategy is not None:
+            return sharded(self.strategy, work, items, "train")
+        outs = [work(item) for item in items]
+        outs = [tf.cast(o, tf.float64) for o in outs if o is not None]
+        return tf.add_n(outs) if outs else tf.constant(0.0, tf.float64)
 
     def dataset_body(self, iterator, sizes, perms, seeds):
         """One epoch whose data come from ``iterator``: the epoch's elements stacked, the
@@ -213,13 +236,14 @@ class _EpochRunner:
         code = encode((minibatches, evaluation), comps)
         comps = [tf.convert_to_tensor(c) for c in comps]  # all tensors: the cached concrete program
         seeds = tf.constant(seeds)
-        return self._run(("train", self.update, self.grads, code),
+        return self._run(("train", self.update, self.grads, self.strategy, code),
                          lambda c, s: self.body(*decode(code, c)[0], s, _unpacked), (comps, seeds),
                          lambda: self.body(minibatches, evaluation, seeds, _unpacked))
 
     def run_dataset(self, iterator, sizes, perms, seeds):
         perms, seeds = tf.constant(perms), tf.constant(seeds)
-        return self._run(("train-dataset", self.update, self.grads, sizes, str(iterator.element_spec)),
+        return self._run(("train-dataset", self.update, self.grads, self.strategy, sizes,
+                          str(iterator.element_spec)),
                          lambda it, p, s: self.dataset_body(it, sizes, p, s), (iterator, perms, seeds),
                          lambda: self.dataset_body(iterator, sizes, perms, seeds))
 

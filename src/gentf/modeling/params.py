@@ -13,11 +13,23 @@ _accumulators = {}  # var.ref() -> accumulator Variable
 
 
 def register_accumulator(var):
-    """Create (once) and return the gradient accumulator of ``var``."""
+    """Create (once) and return the gradient accumulator of ``var``, on ``var``'s device.
+
+    Under a ``tf.distribute`` strategy scope it is a sync-on-read Variable with SUM aggregation
+    (as Keras metrics): inside a replica, ``accumulate_param_gradients`` adds to that replica's
+    copy; read outside a replica (``ParamUpdate.apply``), it is the all-reduced sum over the
+    replicas' copies, so data-parallel accumulation equals single-device accumulation."""
     acc = _accumulators.get(var.ref())
     if acc is None:
+        name = var.name.split(":")[0] + "_grad"
         with tf.init_scope():
-            acc = tf.Variable(tf.zeros_like(var), trainable=False, name=var.name.split(":")[0] + "_grad")
+            if tf.distribute.has_strategy():
+                acc = tf.Variable(tf.zeros(var.shape, var.dtype), trainable=False, name=name,
+                                  synchronization=tf.VariableSynchronization.ON_READ,
+                                  aggregation=tf.VariableAggregation.SUM)
+            else:
+                with tf.device(var.device):
+                    acc = tf.Variable(tf.zeros(var.shape, var.dtype), trainable=False, name=name)
         _accumulators[var.ref()] = acc
     return acc
 

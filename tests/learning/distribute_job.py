@@ -1,0 +1,99 @@
+"""A subprocess of ``test_distribute.py``: trains the same deterministic models on one device and
+under a ``tf.distribute`` strategy, and prints the results as one JSON line.
+
+``python distribute_job.py mirrored``: ``MirroredStrategy`` over 2 logical CPU devices.
+``python distribute_job.py multiworker``: one worker of a ``MultiWorkerMirroredStrategy``
+(``TF_CONFIG`` set by the caller).
+
+Strategies and logical devices must be set up before TensorFlow initialises, hence a process.
+"""
+import json
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+MODE = sys.argv[1]
+if MODE == "mirrored":
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    STRATEGY = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+else:
+    STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
+
+import gentf  # noqa: E402  (after the devices are configured)
+from gentf import ADAM, ParamUpdate, TFFunction, categorical, choicemap, gen, normal, param, train  # noqa: E402
+
+X = np.random.default_rng(0).normal(size=(16, 3))
+Y = X @ np.array([1.0, -2.0, 0.5]) + 0.3
+
+
+def linear_model():
+    """``y ~ normal(<w, x> + b, 1)``; params ``w`` (3) and ``b``, float64."""
+    @gen
+    def model(x):
+        normal(tf.reduce_sum(param("w") * x) + param("b"), 1.0) @ "y"
+    gentf.init_param(model, "w", tf.zeros(3, tf.float64))
+    gentf.init_param(model, "b", tf.constant(0.0, tf.float64))
+    return model
+
+
+def linear_data():
+    i = iter(range(10**6))
+
+    def draw():
+        j = next(i) % len(X)
+        return (tf.constant(X[j]),), choicemap({"y": float(Y[j])})
+    return draw
+
+
+def softmax_model():
+    """Seed 000's softmax regression in the eager TFFunction form: ``y ~ categorical(softmax(W x + b))``."""
+    net = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(
+        4, kernel_initializer=tf.keras.initializers.Constant(0.1), activation="softmax")])
+    fn = TFFunction(net)
+
+    @gen
+    def model(x):
+        probs = fn(x[None]) @ "net"
+        categorical(probs[0]) @ "y"
+    return model, fn
+
+
+def softmax_data():
+    i = iter(range(10**6))
+
+    def draw():
+        j = next(i) % len(X)
+        return (tf.constant(X[j], tf.float32),), choicemap({"y": int(j % 4)})
+    return draw
+
+
+def run_linear():
+    model = linear_model()
+    update = ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), model)
+    scores = train(model, linear_data(), update, num_epoch=10, epoch_size=8, num_minibatch=2,
+                   minibatch_size=4, evaluation_size=4, seed=3, progress=False)
+    return {"scores": scores.tolist(), "w": gentf.get_param(model, "w").numpy().tolist(),
+            "b": float(gentf.get_param(model, "b"))}
+
+
+def run_softmax():
+    model, fn = softmax_model()
+    update = ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), fn)
+    scores = train(model, softmax_data(), update, num_epoch=10, epoch_size=8, num_minibatch=2,
+                   minibatch_size=4, evaluation_size=4, seed=3, progress=False)
+    return {"scores": scores.tolist(), "params": [v.numpy().tolist() for v in fn.param_variables()]}
+
+
+results = {"single": {"linear": run_linear(), "softmax": run_softmax()}}
+with STRATEGY.scope():
+    linear = run_linear()
+    softmax = run_softmax()
+results["replicas"] = STRATEGY.num_replicas_in_sync
+with STRATEGY.scope():
+    probe = linear_model()
+    update = ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), probe)
+results["kinds"] = [type(probe.param_var("w")).__name__, type(update.accumulators[0]).__name__]
+results["distributed"] = {"linear": linear, "softmax": softmax}
+print("RESULT " + json.dumps(results), flush=True)

@@ -1,0 +1,82 @@
+"""``train`` under ``tf.distribute`` (issue 10): data-parallel training equals single-device training.
+
+Each check runs ``distribute_job.py`` in fresh processes (logical devices and strategies must be
+configured before TensorFlow initialises). Two models, both trained 20 steps (10 epochs of 2
+minibatches of 4, ADAM): linear regression with float64 @gen params, and seed 000's softmax
+regression as an eager-form TFFunction (float32). The distributed run splits every minibatch
+between 2 replicas and all-reduces the gradients, so it must end at the single-device parameters
+(float64: to rounding; float32: the summation order differs, within 1e-5).
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+
+JOB = os.path.join(os.path.dirname(__file__), "distribute_job.py")
+
+
+def _env(**extra):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    env.update(extra)
+    return env
+
+
+def _result(stdout, stderr):
+    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"no result; stderr tail:\n{stderr[-3000:]}"
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def _check(result):
+    assert result["replicas"] == 2
+    assert result["kinds"] == ["MirroredVariable", "SyncOnReadVariable"]
+    single, dist = result["single"], result["distributed"]
+    np.testing.assert_allclose(dist["linear"]["w"], single["linear"]["w"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(dist["linear"]["b"], single["linear"]["b"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(dist["linear"]["scores"], single["linear"]["scores"], rtol=0, atol=1e-10)
+    for d, s in zip(dist["softmax"]["params"], single["softmax"]["params"]):
+        np.testing.assert_allclose(d, s, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(dist["softmax"]["scores"], single["softmax"]["scores"], rtol=0, atol=1e-5)
+    # training moved the parameters (the comparison is not between two untouched models)
+    assert abs(single["linear"]["b"]) > 0.1
+
+
+def test_mirrored_strategy_on_two_logical_cpus_matches_single_device():
+    run = subprocess.run([sys.executable, JOB, "mirrored"], capture_output=True, text=True, env=_env(),
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    _check(_result(run.stdout, run.stderr))
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multi_worker_mirrored_strategy_two_local_workers_matches_single_device():
+    workers = [f"localhost:{p}" for p in _free_ports(2)]
+    procs = []
+    for i in range(2):
+        config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})
+        procs.append(subprocess.Popen([sys.executable, JOB, "multiworker"], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, env=_env(TF_CONFIG=config)))
+    try:
+        outs = [p.communicate(timeout=600) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    results = [_result(*o) for o in outs]
+    for r in results:
+        _check(r)
+    assert results[0]["distributed"] == results[1]["distributed"]  # the workers agree
