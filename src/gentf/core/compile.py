@@ -105,7 +105,7 @@ def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0)
         if jit_compile == "auto":
             jit_compile = _auto_xla(state, full, build, inputs)
         jit_compile = jit_compile and full not in state.no_xla
-        out = _program(state, full, build, jit_compile, inputs)(*inputs)
+        out = _call(_program(state, full, build, jit_compile, inputs), inputs)
         if jit_compile:
             out, failure = out
             domain.raise_failure(failure)
@@ -186,6 +186,15 @@ def _program(state, key, build, jit_compile, inputs):
     if program is None:
         program = state.programs[signature] = fn.get_concrete_function(*inputs)
     return program
+
+
+def _call(program, inputs):
+    """``program(*inputs)``. A concrete program (every input a tensor) is called on its flat
+    inputs (``_call_flat``, TF's own call after binding), skipping the binding of its structured
+    signature: ~0.3 ms a call, as long as a small kernel's whole run."""
+    if isinstance(program, tf.types.experimental.ConcreteFunction) and hasattr(program, "_call_flat"):
+        return program._call_flat(tf.nest.flatten(inputs), program.captured_inputs)
+    return program(*inputs)
 
 
 def _auto_xla(state, key, build, inputs):
