@@ -21,6 +21,10 @@ small (``jit_compile="auto"``: compile time grows by ~10 ms per graph op under X
 changes (trans-dimensional moves) cannot be traced; the chain then runs eagerly, step by step,
 with a tqdm progress bar; its samples are stacked the same way when every step has the same
 addresses and shapes, else they are a list of choice maps.
+
+Checkpoints and TensorBoard summaries (``checkpoint=``, ``summary=``): the chain then runs in
+segments, each one call of the same compiled program, and equals the unsegmented chain bit for
+bit; see ``inference/resume.py``.
 """
 import inspect
 
@@ -31,6 +35,7 @@ from tqdm.auto import tqdm
 from ..core.choicemap import ChoiceMap
 from ..core.seeds import as_seed, seed_scope, split_seed
 from ._compile import flat_components, same_structure, run_compiled, static_key, unpack
+from .resume import run_segments
 
 
 def takes_seed(kernel):
@@ -58,7 +63,8 @@ def _step(kernel, trace, seed):
     return out, tf.constant(True)
 
 
-def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile="auto", progress=True):
+def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile="auto", progress=True,
+              checkpoint=None, checkpoint_every=1000, summary=None, summary_every=1000):
     """Apply ``kernel`` ``num_steps`` times from ``trace``. Returns ``(trace, samples, accepted)``:
 
     - ``trace``: the last trace;
@@ -76,8 +82,27 @@ def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile="au
     ``core.compile.XLA_MAX_OPS`` graph ops: XLA's compile time on CPU grows by ~10 ms per op,
     so a large kernel (many ``mh`` calls on a large model: ~1,500 ops per call) would take
     minutes and gigabytes to compile, for a faster run. XLA's random stream differs from TF's
-    (``core.seeds``), so the choice changes the draws; it is fixed per program structure."""
-    seeds = split_seed(as_seed(seed), num_steps)
+    (``core.seeds``), so the choice changes the draws; it is fixed per program structure.
+
+    Step ``i`` draws from seed ``split_seed(seed, num_steps)[i]``, a function of ``(seed, i)``
+    alone. ``checkpoint`` (a ``tf.train.CheckpointManager`` or a directory): restore the latest
+    checkpoint, if any, and continue from its step; save the trace, the samples so far, the step
+    counter and the seed every ``checkpoint_every`` steps and after the last, so a resumed chain
+    equals the uninterrupted one bit for bit. ``summary`` (a ``tf.summary`` writer or a log
+    directory): TensorBoard scalars ``acceptance_rate``, ``log_joint`` and (when the kernel has a
+    ``step_size`` attribute) ``step_size`` every ``summary_every`` steps. Either runs the chain
+    in segments of that many steps, each one compiled call, equal bit for bit to one call
+    (``inference/resume.py``); ``progress`` then shows a bar per segment with the acceptance
+    rate. Raises ``CheckpointError`` for an unreadable or mismatched checkpoint."""
+    if checkpoint is not None or summary is not None:
+        return run_segments(lambda t, s: _run(kernel, t, s, compile, jit_compile, False), kernel, trace,
+                            num_steps, seed, checkpoint, checkpoint_every, summary, summary_every, progress)
+    return _run(kernel, trace, split_seed(as_seed(seed), num_steps), compile, jit_compile, progress)
+
+
+def _run(kernel, trace, seeds, compile, jit_compile, progress):
+    """``len(seeds)`` steps of the chain, step ``i`` seeded by ``seeds[i]`` (``run_chain``)."""
+    num_steps = int(seeds.shape[0])
     if compile:
         key, tensors = static_key(trace)
 

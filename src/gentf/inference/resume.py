@@ -1,0 +1,269 @@
+"""Checkpoints and TensorBoard summaries of the inference loops: ``run_chain`` / ``mcmc`` and the
+particle filter (``black_box_vi`` and ``SVI`` use ``learning.checkpoint``'s ``LoopState`` as is).
+
+Traces in a checkpoint. A trace (a batch of particles, a choice map of samples) is a nest whose
+tensors are its components and whose static structure (addresses, distributions, generative
+functions, Python arguments) is a hashable code (``_compile.static_key``). ``NestSnapshot`` is a
+TF trackable that saves such a nest by ``tf.train.Checkpoint`` as three tensors: the components,
+each ``tf.io.serialize_tensor``-ed, in one string vector (so a nest whose shapes or number of
+components change, a filter's traces growing by a time step, saves under the same names); their
+dtypes; and the code, pickled. The code names Python objects (the model, its distributions) that
+cannot be pickled; they are written as their index in the *template*'s objects, the objects of
+the code of a nest the restoring program builds the same way (the chain's starting trace, a
+freshly initialised filter), and checked by type when read. An object that is neither in the
+template nor picklable raises ``CheckpointError`` when saving; a code that names another type,
+or (for a chain) a trace whose structure differs from the starting trace's, raises
+``CheckpointError`` when restoring.
+
+Chains (``run_chain(..., checkpoint=, checkpoint_every=, summary=, summary_every=)``). Step
+``i``'s seed is row ``i`` of ``split_seed(seed, num_steps)``, which does not depend on
+``num_steps`` (TF's stateless split is a counter-based Philox stream; tested): the RNG position is
+the step counter. With a checkpoint or a summary the chain runs in *segments* of
+``min(checkpoint_every, summary_every)`` steps (of those that apply), each the same compiled
+``tf.while_loop`` program as an unsegmented chain (one more program for a shorter last segment),
+and the segments' samples are concatenated: bit for bit the unsegmented chain (tested). After a
+segment that crosses a multiple of ``checkpoint_every``, and after the last, ``ChainState`` is
+saved: the step counter, the base seed, and a ``NestSnapshot`` of the current trace, the samples so
+far and the acceptance flags. Resuming restores them and runs the remaining segments; a kernel's
+own adaptation state is the kernel's (``nuts`` adapts inside its own call and is not a
+``run_chain`` kernel). Summaries, at the step that ends each segment: ``acceptance_rate`` (the
+segment's mean of the kernel's acceptance flags, 1 for kernels that report none), ``log_joint``
+(the trace's score) and ``step_size`` when the kernel object has a ``step_size`` attribute.
+gentf has no multi-chain entry point, so no R-hat is written: compute it from stacked chains
+with ``gentf.rhat`` (``inference.diagnostics``).
+
+Particle filters: ``ParticleFilterCheckpoint(state)`` is a trackable view of a
+``ParticleFilterState`` (its traces, log weights, ``log_ml_est``, ancestor indices and a
+``step`` counter the caller advances): ``tf.train.Checkpoint(filter=view).save(path)`` saves the
+state, and restoring into the view of a freshly initialised state (same model, same number of
+particles) replaces that state's contents. The filter's randomness is the caller's per-step
+seeds, so continuing from the restored ``step`` with the same seeds equals the uninterrupted
+filter bit for bit (tested).
+"""
+import io
+import pickle
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from ..core.choicemap import ChoiceMap
+from ..core.seeds import as_seed, split_seed
+from ..core.tracking import Checkpointable
+from ..learning.checkpoint import CheckpointError, LoopState, Summaries, manager_for, restore
+from ._compile import static_key, unpack
+
+_PLAIN = (type(None), bool, int, float, complex, str, bytes, type, np.generic, np.dtype, tf.dtypes.DType,
+          tf.TensorShape, tf.TypeSpec)
+
+
+def _objects(code, out):
+    """The objects of a static code that pickle cannot be trusted with (everything but plain
+    data, classes and containers), in order of first appearance, unique by identity."""
+    if isinstance(code, (tuple, list, frozenset, set)):
+        for x in code:
+            _objects(x, out)
+    elif isinstance(code, dict):
+        for k, v in code.items():
+            _objects(k, out)
+            _objects(v, out)
+    elif not isinstance(code, _PLAIN) and all(x is not code for x in out):
+        out.append(code)
+    return out
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file, table):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.table = table
+
+    def persistent_id(self, obj):
+        if isinstance(obj, _PLAIN) or isinstance(obj, (tuple, list, dict, frozenset, set)):
+            return None
+        for i, x in enumerate(self.table):
+            if x is obj:
+                return (i, type(obj).__qualname__)
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, table):
+        super().__init__(file)
+        self.table = table
+
+    def persistent_load(self, pid):
+        i, name = pid
+        if i >= len(self.table) or type(self.table[i]).__qualname__ != name:
+            raise CheckpointError(f"the checkpoint's trace structure names a {name} (object {i}) that the "
+                                  "objects it is restored into do not have")
+        return self.table[i]
+
+
+class NestSnapshot(Checkpointable):
+    """A nest of tensors (traces, choice maps) saved by ``tf.train.Checkpoint`` (module docstring):
+    ``get()`` gives the nest to save, ``put(nest)`` receives the restored one. ``template``: a
+    nest built the same way by the restoring program, whose objects the code refers to."""
+
+    def __init__(self, get, put, template, where):
+        self.get, self.put, self.where = get, put, where
+        self.table = _objects(static_key(template)[0], [])
+
+    def _serialize_to_tensors(self):
+        code, comps = static_key(self.get())
+        comps = [tf.convert_to_tensor(c) for c in comps]
+        buf = io.BytesIO()
+        try:
+            _Pickler(buf, self.table).dump(code)
+        except (pickle.PicklingError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{self.where}: cannot save the trace structure: {e}") from None
+        tensors = (tf.stack([tf.io.serialize_tensor(c) for c in comps]) if comps
+                   else tf.zeros([0], tf.string))
+        return {"structure": tf.constant(buf.getvalue()), "tensors": tensors,
+                "dtypes": tf.constant([c.dtype.as_datatype_enum for c in comps], tf.int32, shape=[len(comps)])}
+
+    def _restore_from_tensors(self, restored_tensors):
+        try:
+            code = _Unpickler(io.BytesIO(restored_tensors["structure"].numpy()), self.table).load()
+        except CheckpointError as e:
+            raise CheckpointError(f"{self.where}: {e}") from None
+        except Exception as e:  # noqa: BLE001 -- any unpickling failure is a corrupt structure
+            raise CheckpointError(f"{self.where}: unreadable trace structure: {type(e).__name__}: {e}") from None
+        dtypes = restored_tensors["dtypes"].numpy()
+        comps = [tf.io.parse_tensor(s, tf.as_dtype(int(d))) for s, d in zip(restored_tensors["tensors"], dtypes)]
+        self.put(unpack(code, comps)[0])
+        return tf.no_op()
+
+
+class ChainState(LoopState):
+    """What ``run_chain`` checkpoints: the step counter (``epoch``), the base seed and a
+    ``NestSnapshot`` of ``(trace, samples, accepted)``, restored against the starting trace."""
+
+    NAME = "gentf_chain"
+
+    def __init__(self, trace, seed):
+        self.start, self.restored = trace, None
+        snapshot = NestSnapshot(self._saved, self._put, trace, "run_chain")
+        super().__init__({"chain": snapshot}, seed)
+        self.trace, self.samples, self.accepted = trace, [], []
+
+    def _saved(self):
+        return self.result() if self.samples else (self.trace, _empty_samples(self.trace), tf.zeros([0], tf.bool))
+
+    def _put(self, value):
+        self.restored = value
+
+    @property
+    def steps(self):
+        return sum(int(a.shape[0]) for a in self.accepted)
+
+    def extend(self, trace, samples, accepted):
+        """One segment's results: the last trace, its stacked samples and acceptance flags."""
+        if not isinstance(samples, ChoiceMap):
+            raise CheckpointError("run_chain: a chain whose trace structure changes from step to step "
+                                  "(trans-dimensional moves) cannot be checkpointed or segmented")
+        self.trace = trace
+        self.samples.append(samples)
+        self.accepted.append(tf.convert_to_tensor(accepted))
+
+    def result(self):
+        """``(trace, samples, accepted)`` as ``run_chain`` returns them."""
+        samples = ChoiceMap()
+        for path, _ in self.samples[0].items():
+            samples.set(path, tf.concat([s[path] for s in self.samples], 0))
+        return self.trace, samples, tf.concat(self.accepted, 0)
+
+    def save(self, manager):
+        """Checkpoint now (step counter, then the snapshot of the chain so far)."""
+        _, samples, accepted = self.result()
+        self.samples, self.accepted = [samples], [accepted]  # concatenated once per save
+        self.epoch.assign(self.steps)
+        manager.save(checkpoint_number=self.steps)
+
+    def after_restore(self, path):
+        trace, samples, accepted = self.restored
+        if static_key(trace)[0] != static_key(self.start)[0]:
+            raise CheckpointError(f"run_chain: checkpoint {path!r} holds a trace of another structure than "
+                                  f"the starting trace (addresses, shapes or arguments differ)")
+        if int(accepted.shape[0]) != int(self.epoch.numpy()):
+            raise CheckpointError(f"run_chain: checkpoint {path!r} is inconsistent: step {int(self.epoch.numpy())} "
+                                  f"but {int(accepted.shape[0])} samples")
+        self.trace, self.samples, self.accepted = trace, [samples], [accepted]
+
+
+def _empty_samples(trace):
+    out = ChoiceMap()
+    for path, value in trace.get_choices().items():
+        value = tf.convert_to_tensor(value)
+        out.set(path, tf.zeros([0] + value.shape.as_list(), value.dtype))
+    return out
+
+
+def run_segments(segment, kernel, trace, num_steps, seed, checkpoint, checkpoint_every, summary,
+                 summary_every, progress):
+    """``run_chain`` with checkpoints and/or summaries: ``segment(trace, seeds)`` runs ``len(seeds)``
+    steps and returns ``(trace, stacked samples, accepted)`` (module docstring)."""
+    if checkpoint_every < 1 or summary_every < 1:
+        raise ValueError(f"run_chain: checkpoint_every and summary_every must be >= 1, got "
+                         f"{checkpoint_every}, {summary_every}")
+    state = ChainState(trace, as_seed(seed))
+    manager = manager_for(checkpoint, state, "run_chain")
+    restore(manager, state, None if seed is None else as_seed(seed).numpy(), "run_chain")
+    done = int(state.epoch.numpy())
+    if done > num_steps:
+        raise CheckpointError(f"run_chain: the checkpoint {manager.latest_checkpoint!r} is at step {done}, "
+                              f"past num_steps={num_steps}")
+    summaries = Summaries(summary, where="run_chain") if summary is not None else None
+    length = min([checkpoint_every] * (manager is not None) + [summary_every] * (summaries is not None))
+    seeds = split_seed(state.seed, num_steps)  # row i: step i's seed, whatever num_steps
+    step_size = getattr(kernel, "step_size", None)
+    bar = tqdm(total=num_steps, initial=done, disable=not progress, desc="run_chain")
+    try:
+        while done < num_steps:
+            end = min(done + length, num_steps)
+            out = segment(state.trace, seeds[done:end])
+            state.extend(*out)
+            if summaries is not None:
+                rate = tf.reduce_mean(tf.cast(out[2], tf.float64))
+                summaries.scalars(end, acceptance_rate=rate, log_joint=out[0].get_score(),
+                                  step_size=None if step_size is None else tf.cast(step_size, tf.float64))
+            bar.update(end - done)
+            bar.set_postfix(acceptance=f"{float(tf.reduce_mean(tf.cast(out[2], tf.float64))):.3f}", refresh=False)
+            if manager is not None and (end // checkpoint_every > done // checkpoint_every or end == num_steps):
+                state.save(manager)
+            done = end
+    finally:
+        bar.close()
+        if summaries is not None:
+            summaries.writer.flush()
+    return state.result()
+
+
+class ParticleFilterCheckpoint(Checkpointable):
+    """A trackable view of a ``ParticleFilterState`` (module docstring): its traces, log weights,
+    ``log_ml_est`` and ancestors, and ``step``, an int64 ``tf.Variable`` the caller advances (the
+    number of observations absorbed, say). Restoring replaces the wrapped state's contents; the
+    state must have been initialised the same way (same model, same number of particles)."""
+
+    def __init__(self, state, step=0):
+        self.state = state
+        self.step = tf.Variable(step, dtype=tf.int64, trainable=False, name="step")
+        self.traces = NestSnapshot(lambda: self.state.traces, lambda t: setattr(self.state, "traces", t),
+                                   state.traces, "particle filter")
+
+    def _checkpoint_children(self):
+        return {"traces": self.traces, "step": self.step}
+
+    def _serialize_to_tensors(self):
+        s = self.state
+        return {"log_weights": tf.convert_to_tensor(s.log_weights), "log_ml_est": tf.convert_to_tensor(s.log_ml_est),
+                "parents": tf.convert_to_tensor(s.parents)}
+
+    def _restore_from_tensors(self, restored_tensors):
+        n = int(restored_tensors["log_weights"].shape[0])
+        if n != self.state.num_particles:
+            raise CheckpointError(f"particle filter: the checkpoint holds {n} particles, the state "
+                                  f"{self.state.num_particles}")
+        self.state.log_weights = restored_tensors["log_weights"]
+        self.state.log_ml_est = restored_tensors["log_ml_est"]
+        self.state.parents = restored_tensors["parents"]
+        return tf.no_op()
