@@ -86,14 +86,30 @@ def run_softmax():
     return {"scores": scores.tolist(), "params": [v.numpy().tolist() for v in fn.param_variables()]}
 
 
-results = {"single": {"linear": run_linear(), "softmax": run_softmax()}}
+@gen
+def regression(xs):
+    """Bayesian linear regression: slope and intercept ~ normal(0, 2), ``y_i ~ normal(., 0.5)``."""
+    slope = normal(tf.constant(0.0, tf.float64), 2.0) @ "slope"
+    intercept = normal(tf.constant(0.0, tf.float64), 2.0) @ "intercept"
+    for i in range(xs.shape[0]):
+        normal(slope * xs[i] + intercept, 0.5) @ ("y", i)
+
+
+def run_importance():
+    """Importance sampling with 16 particles (XLA off: the sharded program runs without it)."""
+    ys = choicemap({("y", i): float(Y[i] / 3) for i in range(5)})
+    traces, log_w, log_ml = gentf.importance_sampling(regression, (tf.constant(X[:5, 0]),), ys, 16,
+                                                      seed=7, jit_compile=False)
+    return {"log_w": log_w.numpy().tolist(), "log_ml": float(log_ml),
+            "slope": traces["slope"].numpy().tolist(), "y0": float(traces[("y", 0)])}
+
+
+results = {"single": {"linear": run_linear(), "softmax": run_softmax(), "importance": run_importance()}}
 with STRATEGY.scope():
-    linear = run_linear()
-    softmax = run_softmax()
-results["replicas"] = STRATEGY.num_replicas_in_sync
-with STRATEGY.scope():
+    linear, softmax, importance = run_linear(), run_softmax(), run_importance()
     probe = linear_model()
     update = ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), probe)
+results["replicas"] = STRATEGY.num_replicas_in_sync
 results["kinds"] = [type(probe.param_var("w")).__name__, type(update.accumulators[0]).__name__]
-results["distributed"] = {"linear": linear, "softmax": softmax}
+results["distributed"] = {"linear": linear, "softmax": softmax, "importance": importance}
 print("RESULT " + json.dumps(results), flush=True)

@@ -62,3 +62,39 @@ def sharded(strategy, work, items, where):
                 total += tf.cast(out, tf.float64)
         return total
     return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(replica), axis=None)
+
+
+def gather_shards(strategy, fn, total, where):
+    """``fn(lo, hi)`` for the ``R`` contiguous shards ``[lo, hi)`` of ``0 .. total - 1``, shard
+    ``r`` on replica ``r``; ``fn`` returns a tuple of batches (nests whose leaves have a leading
+    axis ``hi - lo``), and their shards are concatenated in order across the replicas (and the
+    workers; ``strategy.gather``), so the result is ``fn(0, total)`` when items are independent.
+    A batch of traces lists in ``shared`` the leaves stored once for the whole batch (see
+    ``inference._compile.vectorize``): those are taken from one replica. ``ArgumentError`` when
+    ``total`` is not a multiple of ``R``."""
+    n = strategy.num_replicas_in_sync
+    if total % n:
+        raise ArgumentError(f"{where}: {total} particles do not split evenly among the {n} replicas of {strategy!r}")
+    size, structures = total // n, []
+
+    def replica():
+        r = replica_id(where)
+        out = fn(r * size, (r + 1) * size)
+        structures.append(out)
+        return [tf.nest.flatten(batch) for batch in out]
+    per_replica = strategy.run(replica)
+    gathered = []
+    for batch, leaves in zip(structures[0], per_replica):
+        shared = getattr(batch, "shared", frozenset())
+        gathered.append(tf.nest.pack_sequence_as(batch, [
+            _local(strategy, x) if k in shared else _gather(strategy, x, total) for k, x in enumerate(leaves)]))
+    return tuple(gathered)
+
+
+def _local(strategy, x):
+    return strategy.experimental_local_results(x)[0]
+
+
+def _gather(strategy, x, total):
+    """``x``'s shards concatenated along axis 0, with the static shape ``strategy.gather`` drops."""
+    return tf.ensure_shape(strategy.gather(x, axis=0), [total] + _local(strategy, x).shape[1:].as_list())

@@ -14,6 +14,13 @@ Particles are a batch dimension: one compiled ``tf.vectorized_map`` over per-par
 A model whose structure depends on random values cannot be batched; it falls back to an eager
 loop and returns a list of traces.
 
+Under a ``tf.distribute`` strategy (called inside ``strategy.scope()``) the particles are
+sharded: replica ``r`` of ``R`` runs particles ``r N/R .. (r+1) N/R - 1`` with the same
+per-particle seeds as on one device; the shards of the traces and of ``log w`` are gathered in
+order (``strategy.gather``, across workers too) and normalised once, globally, so the weights
+and ``log_ml_estimate`` equal the single-device ones (``core.distribute.gather_shards``; ``N``
+must be a multiple of ``R``; the program runs without XLA there).
+
 Call forms: Gen.jl's positional orders, told apart by the type of the fourth argument (as
 Julia's methods are), and keywords:
 
@@ -26,6 +33,7 @@ import math
 import tensorflow as tf
 
 from ..core.choicemap import as_choicemap, merge
+from ..core.distribute import gather_shards
 from ..core.errors import ArgumentError
 from ..core.gfi import GenerativeFunction, generate, propose
 from ..core.seeds import as_seed, split_seed
@@ -76,17 +84,22 @@ def importance_sampling(model, args, observations, *positional, num_samples=None
     args = tuple(args)
     observations = as_choicemap(observations, "observations")
     key, tensors = static_key(args, observations, proposal_args)
+    strategy = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
 
     def build():
         def run(tensors, seed):
             a, obs, pargs = unpack(key, tensors)
-            traces, log_w = vectorize(lambda s: _particle(model, a, obs, proposal, pargs, s),
-                                      split_seed(seed, num_samples))
+            seeds = split_seed(seed, num_samples)
+
+            def shard(lo, hi):
+                return vectorize(lambda s: _particle(model, a, obs, proposal, pargs, s), seeds[lo:hi])
+            traces, log_w = (shard(0, num_samples) if strategy is None else
+                             gather_shards(strategy, shard, num_samples, "importance_sampling"))
             return (traces,) + _normalize(log_w)
         return run
 
-    out = run_compiled(model, ("importance", key, proposal, num_samples), build, (tensors, as_seed(seed)),
-                       jit_compile)
+    out = run_compiled(model, ("importance", key, proposal, num_samples, strategy), build,
+                       (tensors, as_seed(seed)), jit_compile and strategy is None)
     if out is not None:
         return out
     traces, log_w = zip(*(_particle(model, args, observations, proposal, proposal_args, s)
