@@ -12,12 +12,13 @@ from .particle_filter import (ParticleFilterState, effective_sample_size, get_lo
                               get_traces, initialize_particle_filter, log_ml_estimate,
                               maybe_resample, particle_filter_step, rejuvenate,
                               sample_unweighted_traces)
+from .resume import ParticleFilterCheckpoint
 from .vi import black_box_vi, black_box_vimco
 from .wake_sleep import lecture, lecture_batched
 
 __all__ = ["importance_sampling", "importance_resampling", "particle", "mh", "hmc", "mala", "nuts",
            "elliptical_slice", "map_optimize", "run_chain", "mcmc", "rhat", "ess", "to_arviz",
-           "ParticleFilterState", "initialize_particle_filter", "particle_filter_step",
+           "ParticleFilterState", "ParticleFilterCheckpoint", "initialize_particle_filter", "particle_filter_step",
            "maybe_resample", "rejuvenate", "log_ml_estimate", "get_traces", "get_log_weights",
            "sample_unweighted_traces", "effective_sample_size", "black_box_vi", "black_box_vimco",
            "lecture", "lecture_batched"]

@@ -39,7 +39,8 @@ per datum); ``b_kb`` is the mean of the other particles' ``log w_.b`` (0 when ``
 baselines do not depend on ``z_kb``, so the estimators stay unbiased.
 
 Compilation. One training step (guide, sampling, model, objective, gradients, update) is one
-``tf.function``; ``run`` iterates a ``tf.data.Dataset`` inside one compiled call per epoch.
+``tf.function``; ``run`` iterates a ``tf.data.Dataset`` inside one compiled call per epoch, with
+a progress bar, checkpoints and TensorBoard summaries as ``train``'s (``learning/checkpoint.py``).
 Named errors: a model latent the guide does not propose raises ``MissingChoiceError``, a guide
 choice the model does not have ``UnvisitedConstraintError``, a choice both observed and proposed
 ``AddressError``; each names the address.
@@ -53,6 +54,7 @@ from ..core.address import show
 from ..core.choicemap import ChoiceMap, choicemap, merge
 from ..core.errors import AddressError, ArgumentError, MissingChoiceError, UnvisitedConstraintError
 from ..core.seeds import SeedStream, as_seed, fold_in
+from ..learning.checkpoint import Loop
 from ..modeling.distributions import Normal
 from ..modeling.dsl import GenFunction
 from ..modeling.handlers import GenerateHandler, coerce
@@ -61,6 +63,7 @@ from .vi import _accumulate_reparam, _vimco_baselines
 
 tfd = tfp.distributions
 OBJECTIVES = ("elbo", "iwae")
+_METRICS = ("objective", "loglik", "kl")  # the order of a checkpoint's score rows
 
 
 def _reparameterized(dist, args, value):
@@ -324,20 +327,48 @@ class SVI:
         out = self._program("step", self.objective, self.num_particles, True)(batch, as_seed(seed))
         return {key: float(v) for key, v in out.items()}
 
-    def run(self, dataset, num_epochs=1, seed=None, callback=None):
+    def run(self, dataset, num_epochs=1, seed=None, callback=None, progress=None, checkpoint=None,
+            checkpoint_every=1, checkpoint_secs=0.0, summary=None, histogram_every=1, images=None):
         """Train for ``num_epochs`` passes over ``dataset`` (a ``tf.data.Dataset`` of minibatches),
         one compiled call per epoch; returns the list of each epoch's mean metrics (weighted by
-        batch size). ``callback(epoch, metrics)`` runs after each epoch (e.g. a checkpoint)."""
+        batch size). ``callback(epoch, metrics)`` runs after each epoch.
+
+        Epoch ``e`` draws from ``fold_in(seed, e)``. ``progress`` shows a tqdm bar with the
+        running objective (default: when ``num_epochs > 1``; False silences it).
+        ``checkpoint`` (a ``tf.train.CheckpointManager`` or a directory): restore the latest
+        checkpoint, if any (the model's and guide's parameters, the ``update``'s optimizer state,
+        the epoch counter, the seed and the metrics so far), continue from its epoch, save after
+        the last epoch and, every ``checkpoint_every`` epochs, when ``checkpoint_secs`` seconds
+        have passed since the last save (default 0: every epoch, as Keras' ``ModelCheckpoint``;
+        an epoch is a pass over the data): a resumed run equals the uninterrupted
+        one bit for bit when the dataset yields the same batches every pass (a ``shuffle``
+        without a fixed order per epoch does not; the dataset's position is not saved, each
+        epoch iterates it from the start). ``summary`` (a ``tf.summary`` writer or a log
+        directory): TensorBoard scalars ``objective``, ``loglik`` and ``kl`` per epoch,
+        histograms ``params/<name>`` every ``histogram_every`` epochs and after the last, and,
+        when ``images(epoch)`` is given (a function returning ``{name: [k, h, w, c] images}``,
+        e.g. decoded samples of a VAE), those images each epoch. Raises ``CheckpointError`` for
+        an unreadable or mismatched checkpoint."""
         if not isinstance(dataset, tf.data.Dataset):
             raise ArgumentError(f"SVI.run: expected a tf.data.Dataset, got {type(dataset).__name__}")
         program = self._program("epoch", self.objective, self.num_particles, True)
-        base, history = as_seed(seed), []
-        for epoch in range(num_epochs):
-            metrics = {key: float(v) for key, v in program(dataset, fold_in(base, epoch)).items()}
-            history.append(metrics)
-            if callback is not None:
-                callback(epoch, metrics)
-        return history
+        driver = Loop("SVI", {"model": self.model, "guide": self.guide, "update": self.update}, as_seed(seed),
+                      None if seed is None else as_seed(seed).numpy(), num_epochs,
+                      num_epochs > 1 if progress is None else progress, checkpoint, checkpoint_every,
+                      checkpoint_secs, summary, histogram_every, self.update, width=len(_METRICS))
+        try:
+            for epoch in range(driver.first, num_epochs):
+                metrics = {key: float(v) for key, v in program(dataset, fold_in(driver.state.seed, epoch)).items()}
+                driver.end(epoch, tuple(metrics[key] for key in _METRICS), loglik=metrics["loglik"], kl=metrics["kl"])
+                if images is not None and driver.summaries is not None:
+                    with driver.summaries.writer.as_default(step=epoch):
+                        for name, value in images(epoch).items():
+                            tf.summary.image(name, value, max_outputs=int(value.shape[0]))
+                if callback is not None:
+                    callback(epoch, metrics)
+        finally:
+            driver.close()
+        return [dict(zip(_METRICS, (float(x) for x in row))) for row in driver.history[:num_epochs]]
 
     def evaluate(self, data, objective=None, num_particles=None, seed=None):
         """The estimates on ``data`` (a minibatch, or a ``tf.data.Dataset`` averaged over all
@@ -352,10 +383,11 @@ class SVI:
 
 
 def svi(model, guide, data, update, data_fn, objective="elbo", num_particles=1, num_epochs=1,
-        seed=None, callback=None):
+        seed=None, callback=None, **loop):
     """Train ``model`` and ``guide`` jointly on ``data`` (a ``tf.data.Dataset`` of minibatches) by
     stochastic gradient ascent on ``objective`` ("elbo" or "iwae" with ``num_particles``
     particles); returns ``(svi_object, history)``, ``history`` the per-epoch metrics of
-    ``SVI.run`` (see ``SVI``)."""
+    ``SVI.run`` (see ``SVI``). ``loop``: ``SVI.run``'s ``progress``, ``checkpoint``,
+    ``checkpoint_every``, ``checkpoint_secs``, ``summary``, ``histogram_every`` and ``images``."""
     engine = SVI(model, guide, update, data_fn, objective, num_particles)
-    return engine, engine.run(data, num_epochs, seed, callback)
+    return engine, engine.run(data, num_epochs, seed, callback, **loop)

@@ -64,7 +64,7 @@ def _step(kernel, trace, seed):
 
 
 def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile="auto", progress=True,
-              checkpoint=None, checkpoint_every=1000, summary=None, summary_every=1000):
+              checkpoint=None, checkpoint_every=1000, checkpoint_secs=60.0, summary=None, summary_every=1000):
     """Apply ``kernel`` ``num_steps`` times from ``trace``. Returns ``(trace, samples, accepted)``:
 
     - ``trace``: the last trace;
@@ -87,8 +87,9 @@ def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile="au
     Step ``i`` draws from seed ``split_seed(seed, num_steps)[i]``, a function of ``(seed, i)``
     alone. ``checkpoint`` (a ``tf.train.CheckpointManager`` or a directory): restore the latest
     checkpoint, if any, and continue from its step; save the trace, the samples so far, the step
-    counter and the seed every ``checkpoint_every`` steps and after the last, so a resumed chain
-    equals the uninterrupted one bit for bit. ``summary`` (a ``tf.summary`` writer or a log
+    counter and the seed after the last step and, every ``checkpoint_every`` steps, when at least
+    ``checkpoint_secs`` seconds have passed since the last save (0: every time), so a resumed
+    chain equals the uninterrupted one bit for bit. ``summary`` (a ``tf.summary`` writer or a log
     directory): TensorBoard scalars ``acceptance_rate``, ``log_joint`` and (when the kernel has a
     ``step_size`` attribute) ``step_size`` every ``summary_every`` steps. Either runs the chain
     in segments of that many steps, each one compiled call, equal bit for bit to one call
@@ -96,7 +97,8 @@ def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile="au
     rate. Raises ``CheckpointError`` for an unreadable or mismatched checkpoint."""
     if checkpoint is not None or summary is not None:
         return run_segments(lambda t, s: _run(kernel, t, s, compile, jit_compile, False), kernel, trace,
-                            num_steps, seed, checkpoint, checkpoint_every, summary, summary_every, progress)
+                            num_steps, seed, checkpoint, checkpoint_every, checkpoint_secs, summary, summary_every,
+                            progress)
     return _run(kernel, trace, split_seed(as_seed(seed), num_steps), compile, jit_compile, progress)
 
 

@@ -22,7 +22,9 @@ the step counter. With a checkpoint or a summary the chain runs in *segments* of
 ``min(checkpoint_every, summary_every)`` steps (of those that apply), each the same compiled
 ``tf.while_loop`` program as an unsegmented chain (one more program for a shorter last segment),
 and the segments' samples are concatenated: bit for bit the unsegmented chain (tested). After a
-segment that crosses a multiple of ``checkpoint_every``, and after the last, ``ChainState`` is
+segment that crosses a multiple of ``checkpoint_every`` when ``checkpoint_secs`` seconds have passed
+since the last save (as ``tf.estimator``'s ``save_checkpoints_secs``: a TF checkpoint costs tens of
+milliseconds, a compiled step tens of microseconds), and after the last, ``ChainState`` is
 saved: the step counter, the base seed, and a ``NestSnapshot`` of the current trace, the samples so
 far and the acceptance flags. Resuming restores them and runs the remaining segments; a kernel's
 own adaptation state is the kernel's (``nuts`` adapts inside its own call and is not a
@@ -42,6 +44,7 @@ filter bit for bit (tested).
 """
 import io
 import pickle
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -198,8 +201,8 @@ def _empty_samples(trace):
     return out
 
 
-def run_segments(segment, kernel, trace, num_steps, seed, checkpoint, checkpoint_every, summary,
-                 summary_every, progress):
+def run_segments(segment, kernel, trace, num_steps, seed, checkpoint, checkpoint_every, checkpoint_secs,
+                 summary, summary_every, progress):
     """``run_chain`` with checkpoints and/or summaries: ``segment(trace, seeds)`` runs ``len(seeds)``
     steps and returns ``(trace, stacked samples, accepted)`` (module docstring)."""
     if checkpoint_every < 1 or summary_every < 1:
@@ -217,6 +220,7 @@ def run_segments(segment, kernel, trace, num_steps, seed, checkpoint, checkpoint
     seeds = split_seed(state.seed, num_steps)  # row i: step i's seed, whatever num_steps
     step_size = getattr(kernel, "step_size", None)
     bar = tqdm(total=num_steps, initial=done, disable=not progress, desc="run_chain")
+    saved = time.monotonic()
     try:
         while done < num_steps:
             end = min(done + length, num_steps)
@@ -228,8 +232,10 @@ def run_segments(segment, kernel, trace, num_steps, seed, checkpoint, checkpoint
                                   step_size=None if step_size is None else tf.cast(step_size, tf.float64))
             bar.update(end - done)
             bar.set_postfix(acceptance=f"{float(tf.reduce_mean(tf.cast(out[2], tf.float64))):.3f}", refresh=False)
-            if manager is not None and (end // checkpoint_every > done // checkpoint_every or end == num_steps):
+            if manager is not None and (end == num_steps or (end // checkpoint_every > done // checkpoint_every
+                                                             and time.monotonic() - saved >= checkpoint_secs)):
                 state.save(manager)
+                saved = time.monotonic()
             done = end
     finally:
         bar.close()

@@ -25,7 +25,8 @@ with the leave-one-out baseline ``L_{-k}``: ``L`` with ``log w_k`` replaced by t
 other log weights (``geometric=True``) or ``w_k`` by the mean of the other weights.
 
 Each iteration (all samples, the gradient accumulation and ``update.apply()``) is one compiled
-graph, cached per static structure; the iteration loop runs in Python.
+graph, cached per static structure; the iteration loop runs in Python, with a progress bar,
+checkpoints and TensorBoard summaries as ``train``'s (``learning/checkpoint.py``'s ``Loop``).
 """
 import math
 
@@ -36,6 +37,7 @@ from ..core.choicemap import merge, tensorize
 from ..core.errors import ArgumentError, NonDifferentiableError
 from ..core.gfi import accumulate_param_gradients, assess, get_choices, simulate
 from ..core.seeds import as_seed, split_seed
+from ..learning.checkpoint import Loop
 from ..modeling.params import register_accumulator
 from ._compile import static_key, unpack
 from .particle_filter import loop_map
@@ -123,8 +125,9 @@ def _vimco_step(model, args, obs, var_model, var_args, update, seeds, num_sample
     return traces, tf.reduce_mean(bound)
 
 
-def _run(step, model, args, observations, var_model, var_args, update, iters, num_draws, seed, static):
-    """``iters`` compiled iterations of ``step``; returns (last estimate, last traces, history)."""
+def _run(step, model, args, observations, var_model, var_args, update, iters, num_draws, seed, static, loop):
+    """``iters`` compiled iterations of ``step``; returns (last estimate, last traces, history).
+    ``loop``: the progress / checkpoint / summary options (``learning.checkpoint.Loop``)."""
     key, tensors = static_key(tuple(args), tensorize(observations, "observations"), tuple(var_args))
 
     def build():
@@ -132,34 +135,60 @@ def _run(step, model, args, observations, var_model, var_args, update, iters, nu
             a, obs, vargs = unpack(key, tensors)
             return step(model, a, obs, var_model, vargs, update, seeds, *static)
         return run
-    history, traces = [], None
-    for s in tf.unstack(split_seed(as_seed(seed), iters)):
-        seeds = split_seed(s, num_draws)
-        traces, estimate = compiled.run(var_model, (step.__name__, key, model, update, num_draws, static), build,
-                                        (tensors, seeds), fallback=lambda: build()(tensors, seeds))
-        history.append(float(estimate))
+    where = "black_box_vi" if step is _vi_step else "black_box_vimco"
+    driver = Loop(where, {"model": var_model, "update": update}, as_seed(seed),
+                  None if seed is None else as_seed(seed).numpy(), iters, update=update, **loop)
+    seeds, traces = split_seed(driver.state.seed, iters), None  # row i: iteration i's seed
+    try:
+        for i in range(driver.first, iters):
+            traces, estimate = compiled.run(var_model, (step.__name__, key, model, update, num_draws, static),
+                                            build, (tensors, split_seed(seeds[i], num_draws)),
+                                            fallback=lambda: build()(tensors, split_seed(seeds[i], num_draws)))
+            driver.end(i, float(estimate))
+    finally:
+        driver.close()
+    history = [float(x) for x in driver.history[:iters]]
     return history[-1], traces, history
 
 
 def black_box_vi(model, args, observations, var_model, var_model_args, update, iters=1000,
-                 samples_per_iter=100, reparam=False, seed=None):
+                 samples_per_iter=100, reparam=False, seed=None, progress=True, checkpoint=None,
+                 checkpoint_every=100, checkpoint_secs=60.0, summary=None, histogram_every=100):
     """Gen.jl's ``black_box_vi!``: fit ``var_model``'s parameters to ``p(z | observations)`` by
     stochastic gradient ascent on the ELBO (score-function estimator, or the reparameterised one
     with ``reparam=True``). Returns ``(elbo_estimate, var_traces, elbo_history)``: the last
     iteration's estimate, its ``samples_per_iter`` variational traces (one batched trace) and
-    the estimate of every iteration."""
+    the estimate of every iteration.
+
+    ``progress`` (default True) shows a tqdm bar with the running estimate; False silences
+    it. ``checkpoint`` (a ``tf.train.CheckpointManager`` or a directory): restore the latest
+    checkpoint, if any (``var_model``'s parameters, the ``update``'s optimizer state, the
+    iteration counter, the seed, the estimates so far), continue from its iteration, and save
+    after the last iteration and, every ``checkpoint_every`` iterations, when ``checkpoint_secs``
+    seconds have passed since the last save (0: every time); a resumed run equals the
+    uninterrupted one bit for bit (iteration ``i``'s seed is row ``i`` of ``split_seed(seed,
+    iters)``); when the checkpoint holds every iteration ``var_traces`` is None. ``summary`` (a
+    ``tf.summary`` writer or a log directory): TensorBoard scalar ``objective`` (the estimate) per
+    iteration and histograms ``params/<name>`` every ``histogram_every`` iterations and after the
+    last (``learning/checkpoint.py``). Raises ``CheckpointError`` for an unreadable or mismatched
+    checkpoint."""
     return _run(_vi_step, model, args, observations, var_model, var_model_args, update, iters,
-                samples_per_iter, seed, (bool(reparam),))
+                samples_per_iter, seed, (bool(reparam),), dict(
+                    progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                    checkpoint_secs=checkpoint_secs, summary=summary, histogram_every=histogram_every))
 
 
 def black_box_vimco(model, args, observations, var_model, var_model_args, update, num_samples,
-                    iters=1000, samples_per_iter=100, geometric=True, seed=None):
+                    iters=1000, samples_per_iter=100, geometric=True, seed=None, progress=True,
+                    checkpoint=None, checkpoint_every=100, checkpoint_secs=60.0, summary=None, histogram_every=100):
     """Gen.jl's ``black_box_vimco!``: stochastic gradient ascent on the ``num_samples``-sample
     bound ``E[log (1/K) sum_k w_k]`` with VIMCO's leave-one-out baselines, each gradient the mean
     of ``samples_per_iter`` estimates. Returns ``(iwelbo_estimate, var_traces,
     iwelbo_history)``; ``var_traces`` is the last iteration's batch of
-    ``samples_per_iter * num_samples`` traces."""
+    ``samples_per_iter * num_samples`` traces. Loop options as ``black_box_vi``'s."""
     if num_samples < 2:
         raise ArgumentError("black_box_vimco: num_samples must be at least 2 (leave-one-out baselines)")
     return _run(_vimco_step, model, args, observations, var_model, var_model_args, update, iters,
-                samples_per_iter * num_samples, seed, (num_samples, bool(geometric)))
+                samples_per_iter * num_samples, seed, (num_samples, bool(geometric)), dict(
+                    progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                    checkpoint_secs=checkpoint_secs, summary=summary, histogram_every=histogram_every))

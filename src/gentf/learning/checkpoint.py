@@ -29,9 +29,11 @@ writer is flushed when the loop returns or raises; and once, the graph of the co
 program (``tf.summary.graph``; none when the model runs eagerly).
 """
 import os
+import time
 
 import numpy as np
 import tensorflow as tf
+from tqdm.auto import tqdm
 
 from ..core.errors import GentfError
 from ..core.tracking import Checkpointable
@@ -171,3 +173,51 @@ class Summaries:
             for name, value in values.items():
                 if value is not None:
                     tf.summary.scalar(name, value)
+
+
+class Loop:
+    """The checkpoint, summary and progress-bar plumbing of an iterative loop (``black_box_vi``,
+    ``SVI.run``): ``LoopState(objects, seed, width)`` restored from ``checkpoint`` (its counter is
+    ``first``), then per iteration ``end(i, score, **scalars)``: record the score, write the
+    summaries (``objective`` = the score, or its first entry for a vector, plus ``scalars``;
+    histograms of ``update``'s variables every ``histogram_every`` iterations and after the last),
+    show the score on the bar, save every ``checkpoint_every`` iterations when ``checkpoint_secs``
+    seconds have passed since the last save (0: every time), and after the last.
+    ``close()`` closes the bar and flushes the writer."""
+
+    def __init__(self, where, objects, seed, explicit_seed, total, progress, checkpoint, checkpoint_every,
+                 checkpoint_secs, summary, histogram_every, update=None, width=None):
+        if checkpoint_every < 1 or histogram_every < 1:
+            raise GentfError(f"{where}: checkpoint_every and histogram_every must be >= 1, got "
+                             f"{checkpoint_every}, {histogram_every}")
+        self.state = LoopState(objects, seed, width)
+        self.manager = manager_for(checkpoint, self.state, where)
+        restore(self.manager, self.state, explicit_seed, where)
+        self.summaries = Summaries(summary, update, histogram_every, where) if summary is not None else None
+        self.first, self.total, self.every = int(self.state.epoch.numpy()), total, checkpoint_every
+        self.secs, self.saved = checkpoint_secs, time.monotonic()
+        self.bar = tqdm(total=total, initial=self.first, disable=not progress, desc=where)
+
+    def end(self, i, score, **scalars):
+        """Iteration ``i`` (from 0) ended with ``score`` (a float or a tuple of floats)."""
+        self.state.record(i, score)
+        objective = score[0] if isinstance(score, tuple) else score
+        last = i + 1 == self.total
+        if self.summaries is not None:
+            self.summaries.end_epoch(i, objective, last=last)
+            self.summaries.scalars(i, **scalars)
+        self.bar.update(1)
+        self.bar.set_postfix(objective=f"{objective:.6g}", refresh=False)
+        if self.manager is not None and (last or ((i + 1) % self.every == 0
+                                                  and time.monotonic() - self.saved >= self.secs)):
+            self.state.save(self.manager)
+            self.saved = time.monotonic()
+
+    @property
+    def history(self):
+        return self.state.history
+
+    def close(self):
+        self.bar.close()
+        if self.summaries is not None:
+            self.summaries.writer.flush()
