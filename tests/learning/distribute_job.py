@@ -86,6 +86,28 @@ def run_softmax():
     return {"scores": scores.tolist(), "params": [v.numpy().tolist() for v in fn.param_variables()]}
 
 
+def run_graph_softmax():
+    """The same softmax regression in seed 000's graph form (tf.compat.v1 Variables in a session)."""
+    with tf.Graph().as_default():
+        W = tf.compat.v1.Variable(np.full((3, 4), 0.1, np.float64))
+        b = tf.compat.v1.Variable(np.zeros(4, np.float64))
+        xs = tf.compat.v1.placeholder(tf.float64, [None, 3])
+        probs = tf.nn.softmax(tf.matmul(xs, W) + b, axis=1)
+    fn = TFFunction([W, b], [xs], probs)
+
+    @gen
+    def model(x):
+        categorical((fn(x[None]) @ "net")[0]) @ "y"
+    draw = softmax_data()
+
+    def data():
+        (x,), constraints = draw()
+        return (tf.cast(x, tf.float64),), constraints
+    scores = train(model, data, ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), fn), num_epoch=10, epoch_size=8,
+                   num_minibatch=2, minibatch_size=4, evaluation_size=4, seed=3, progress=False)
+    return {"scores": scores.tolist(), "params": [v.tolist() for v in gentf.get_session(fn).run([W, b])]}
+
+
 @gen
 def regression(xs):
     """Bayesian linear regression: slope and intercept ~ normal(0, 2), ``y_i ~ normal(., 0.5)``."""
@@ -104,12 +126,17 @@ def run_importance():
             "slope": traces["slope"].numpy().tolist(), "y0": float(traces[("y", 0)])}
 
 
-results = {"single": {"linear": run_linear(), "softmax": run_softmax(), "importance": run_importance()}}
+def run_all():
+    return {"linear": run_linear(), "softmax": run_softmax(), "graph_softmax": run_graph_softmax(),
+            "importance": run_importance()}
+
+
+results = {"single": run_all()}
 with STRATEGY.scope():
-    linear, softmax, importance = run_linear(), run_softmax(), run_importance()
+    distributed = run_all()
     probe = linear_model()
     update = ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), probe)
 results["replicas"] = STRATEGY.num_replicas_in_sync
 results["kinds"] = [type(probe.param_var("w")).__name__, type(update.accumulators[0]).__name__]
-results["distributed"] = {"linear": linear, "softmax": softmax, "importance": importance}
+results["distributed"] = distributed
 print("RESULT " + json.dumps(results), flush=True)

@@ -2,10 +2,10 @@
 training and sharded particles equal their single-device runs.
 
 Each check runs ``distribute_job.py`` in fresh processes (logical devices and strategies must be
-configured before TensorFlow initialises). Two models, both trained 20 steps (10 epochs of 2
+configured before TensorFlow initialises). The models, each trained 20 steps (10 epochs of 2
 minibatches of 4, ADAM): linear regression with float64 @gen params, and seed 000's softmax
-regression as an eager-form TFFunction (float32). The distributed run splits every minibatch
-between 2 replicas and all-reduces the gradients, so it must end at the single-device parameters
+regression as an eager-form TFFunction (float32) and as a graph-form one (float64). The
+distributed run splits every minibatch between 2 replicas and all-reduces the gradients, so it must end at the single-device parameters
 (float64: to rounding; float32: the summation order differs, within 1e-5). Importance sampling
 with 16 particles (Bayesian linear regression) must give exactly the single-device particles,
 log weights and log-ML.
@@ -43,6 +43,9 @@ def _check(result):
     for d, s in zip(dist["softmax"]["params"], single["softmax"]["params"]):
         np.testing.assert_allclose(d, s, rtol=0, atol=1e-5)
     np.testing.assert_allclose(dist["softmax"]["scores"], single["softmax"]["scores"], rtol=0, atol=1e-5)
+    for d, s in zip(dist["graph_softmax"]["params"], single["graph_softmax"]["params"]):
+        np.testing.assert_allclose(d, s, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(dist["graph_softmax"]["scores"], single["graph_softmax"]["scores"], rtol=0, atol=1e-10)
     # importance sampling, particles sharded 8 + 8: the same per-particle seeds give the same
     # particles, and the gathered weights are normalised once, globally
     assert dist["importance"] == single["importance"]
