@@ -80,3 +80,59 @@ def test_captured_eager_arguments_are_stacked_too():
     obs = choicemap({i: 0.0 for i in range(3)})
     w = tf.function(lambda: gentf.generate(captured, (), obs, seed=0)[1], autograph=False)()
     np.testing.assert_allclose(w, sum(-0.5 * i ** 2 - 0.5 * np.log(2 * np.pi) for i in range(3)), rtol=1e-6)
+
+
+@gen
+def one_image(p, mu):
+    categorical(p) @ "y"
+    normal(mu, 1.0) @ "z"          # sampled (unconstrained in the test)
+    inner(mu) @ "inner"
+
+
+@gen
+def inner(mu):
+    normal(mu, 2.0) @ "w"
+
+
+@gen
+def per_call(probs, mus):
+    for i in range(N):
+        one_image(probs[i], mus[i]) @ i
+
+
+def test_nested_calls_share_the_callers_batches():
+    """@gen calls from a traced body join the outermost body's batches: the numbers of eager
+    per-choice scoring (weights, every nested trace's score and record scores, the sampled
+    values), and one scoring chain per family for all the calls."""
+    probs, mus, _ = inputs()
+    obs = choicemap({(i, "y"): int(i % K) for i in range(N)})
+    obs[(3, "inner", "w")] = 0.25
+    gentf.set_auto_compile(False)
+    try:
+        eager, w_eager = gentf.generate(per_call, (probs, mus), obs, seed=3)
+    finally:
+        gentf.set_auto_compile(True)
+    fn = tf.function(lambda *a: gentf.generate(per_call, a, obs, seed=3), autograph=False)
+    graph, w_graph = fn(probs, mus)
+    np.testing.assert_allclose(w_graph, w_eager, rtol=1e-12)
+    np.testing.assert_allclose(graph.score, eager.score, rtol=1e-12)
+    for i in range(N):
+        g, e = graph.records[(i,)].trace, eager.records[(i,)].trace
+        np.testing.assert_allclose(g.score, e.score, rtol=1e-12)
+        np.testing.assert_allclose(g["z"], e["z"], rtol=1e-12)
+        np.testing.assert_allclose(g.records[("z",)].score, e.records[("z",)].score, rtol=1e-12)
+        gi, ei = g.records[("inner",)].trace, e.records[("inner",)].trace
+        np.testing.assert_allclose(gi.score, ei.score, rtol=1e-12)
+    types = [op.type for op in fn.get_concrete_function(*map(tf.constant, (probs, mus))).graph.get_operations()]
+    assert types.count("OneHot") == 1, types.count("OneHot")
+    assert types.count("Assert") == 1  # the domain checks of all calls, asserted once
+
+
+def test_a_failing_member_of_a_nested_call_is_named():
+    probs, mus, _ = inputs()
+    probs = probs.copy()
+    probs[5] = -probs[5]
+    obs = choicemap({(i, "y"): 0 for i in range(N)})
+    fn = tf.function(lambda *a: gentf.generate(per_call, a, obs, seed=0)[1], autograph=False)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"categorical at address \(5, \\'y\\'\)"):
+        fn(probs, mus)

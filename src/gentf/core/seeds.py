@@ -211,31 +211,31 @@ class SeedStream:
         self._base = as_seed(base)
         self._count = 0
 
+    def base(self):
+        """The base seed (shape [2])."""
+        return self._base
+
     def __call__(self):
         self._count += 1
-        return fold_in(self._base, self._count)
+        return fold_in(self.base(), self._count)
 
     def child(self):
         """``SeedStream(self())`` for a nested call, whose base seed is derived only when the
-        child first draws: a call that samples nothing adds no op (same numbers either way)."""
+        child (or a child of it) first draws: a call that samples nothing adds no op (same
+        numbers either way)."""
         self._count += 1
-        return _ChildStream(self._base, self._count)
+        return _ChildStream(self, self._count)
 
 
 class _ChildStream(SeedStream):
-    """A ``SeedStream`` whose base is ``fold_in(parent_base, index)``, computed on first use."""
+    """A ``SeedStream`` whose base is ``fold_in(parent.base(), index)``, computed on first use."""
 
-    __slots__ = ("_parent_base", "_index")
+    __slots__ = ("_parent", "_index")
 
-    def __init__(self, parent_base, index):
-        self._parent_base, self._index, self._base, self._count = parent_base, index, None, 0
+    def __init__(self, parent, index):
+        self._parent, self._index, self._base, self._count = parent, index, None, 0
 
-    def __call__(self):
+    def base(self):
         if self._base is None:
-            self._base = fold_in(self._parent_base, self._index)
-        return super().__call__()
-
-    def child(self):
-        if self._base is None:
-            self._base = fold_in(self._parent_base, self._index)
-        return super().child()
+            self._base = fold_in(self._parent.base(), self._index)
+        return self._base

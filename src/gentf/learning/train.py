@@ -56,6 +56,8 @@ from ..core.errors import ArgumentError
 from ..core.gfi import accumulate_param_gradients, generate
 from ..core.nest import decode, encode
 from ..core.seeds import as_seed
+from ..modeling.handlers import samples_constant
+from ..modeling.params import register_accumulator
 from .checkpoint import Summaries, TrainState, manager_for, restore
 
 
@@ -193,8 +195,11 @@ class _EpochRunner:
         """The maths of one epoch (module docstring, steps 2 and 3); returns the mean weight
         (and the last minibatch's gradients). ``example(x)`` is ``(args, constraints)``."""
         def accumulate(item):
-            trace, _ = generate(self.gen_fn, *example(item[0]), seed=item[1])
-            accumulate_param_gradients(trace)
+            if tf.executing_eagerly():
+                trace, _ = generate(self.gen_fn, *example(item[0]), seed=item[1])
+                accumulate_param_gradients(trace)
+            else:
+                generate_accumulating(self.gen_fn, *example(item[0]), seed=item[1])
 
         def weight(item):
             return generate(self.gen_fn, *example(item[0]), seed=item[1])[1]
@@ -269,6 +274,19 @@ class _EpochRunner:
             tqdm.write(f"train: cannot compile {self.gen_fn!r} ({compiled.explain_compile(self.gen_fn)}); "
                        "running eagerly")
         return out
+
+
+def generate_accumulating(gen_fn, args, constraints, seed):
+    """``generate`` then ``accumulate_param_gradients`` of its trace, in one pass (inside a
+    graph): the gradient of the generated trace's score with its sampled values held constant
+    (``handlers.samples_constant``) is the replayed trace's ``d/dtheta log p(t; x, theta)``;
+    the replay would trace the model twice."""
+    with tf.GradientTape() as tape, samples_constant():
+        trace, _ = generate(gen_fn, args, constraints, seed=seed)
+    variables = [v for v in tape.watched_variables() if v.trainable]
+    grads = tape.gradient(trace.score, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    for var, grad in zip(variables, grads):
+        register_accumulator(var).assign_add(grad)
 
 
 def _unpacked(x):

@@ -9,6 +9,11 @@ values have the same shapes and dtypes are stacked along a new leading axis and 
 call, ``log p_j = sum_{batch, event} log_prob(v_j; a_j)`` for each member ``j`` (``-inf``
 outside the support), with one argument check per condition whose failure still names the
 member's address. The numbers are those of per-choice scoring; only the graph is smaller.
+
+A @gen function called from a traced ``generate`` body (the seed's exercise: one nested call per
+image) shares its caller's batches and domain checks: its choices join the caller's groups, its
+score and weight are ``Total``s of pending terms, and the outermost body computes them all at
+once (``settle``), then asserts every check in one op.
 """
 import numpy as np
 import tensorflow as tf
@@ -30,6 +35,28 @@ class Pending:
 
     def __init__(self):
         self.value = None
+
+
+class Total:
+    """A sum of score terms some of which are pending; ``value`` once they are computed (the
+    sum in the widest float dtype among ``dtype_of``'s terms, as ``handlers.total``)."""
+
+    __slots__ = ("terms", "dtype_of", "total", "_value")
+
+    def __init__(self, terms, dtype_of, total):
+        self.terms, self.dtype_of, self.total, self._value = terms, dtype_of, total, None
+
+    @property
+    def value(self):
+        if self._value is None:
+            float64 = any(done(t).dtype == tf.float64 for t in self.dtype_of)
+            self._value = self.total([done(t) for t in self.terms], tf.float64 if float64 else None)
+        return self._value
+
+
+def done(term):
+    """A score term as a tensor (a ``Pending`` or ``Total`` computed by now)."""
+    return term.value if isinstance(term, (Pending, Total)) else term
 
 
 class ScoreBatches:

@@ -59,8 +59,10 @@ class GenFunction(GenerativeFunction):
         handler.settle()
         return DynamicTrace(self, args, retval, handler.score(), handler.records)
 
-    def _generate(self, args, constraints, seeds, require_all=False):
-        handler = GenerateHandler(self, constraints, seeds, require_all)
+    joins_caller_batches = True  # called from a traced generate body (handlers.GenerateHandler)
+
+    def _generate(self, args, constraints, seeds, require_all=False, caller=None):
+        handler = GenerateHandler(self, constraints, seeds, require_all, caller)
         trace = self._run(handler, args)
         return trace, handler.weight()
 

@@ -3,6 +3,8 @@
 Each handler keeps the records of the new trace, its score ``log p(t; x)`` (sum of record
 scores) and the method's weight; see ``gentf.core.gfi`` for the weight formulas.
 """
+import contextlib
+
 import numpy as np
 import tensorflow as tf
 
@@ -15,19 +17,29 @@ from ..core.errors import (ConstraintMismatchError, DuplicateAddressError, Missi
                            UnvisitedConstraintError)
 from ..core.gfi import unvisited_dropped
 from ..core.nest import is_tensor_like
-from .batched_scores import Pending, ScoreBatches
+from .batched_scores import ScoreBatches, Total, done
 from .distribution import Distribution
-from .trace import CallRecord, ChoiceRecord
+from .trace import CallRecord, ChoiceRecord, DynamicTrace
 
 
 def total(terms, dtype=None):
     """Sum of scalar log-density terms, promoted to the widest float dtype among them; an empty
-    sum is a zero of ``dtype`` (default: the default float, ``core.dtypes``)."""
+    sum is a zero of ``dtype`` (default: the default float, ``core.dtypes``). In a graph, terms
+    that are constant zeros (the score of a deterministic call, e.g. a ``TFFunction``) add no op."""
     if not terms:
         return tf.zeros([], dtype or default_float())
-    if any(t.dtype == tf.float64 for t in terms):
-        terms = [tf.cast(t, tf.float64) for t in terms]
-    return tf.add_n(terms) if len(terms) > 1 else terms[0]
+    wide = any(t.dtype == tf.float64 for t in terms)
+    kept = [t for t in terms if not _constant_zero(t)] or terms[:1]
+    if wide:
+        kept = [tf.cast(t, tf.float64) for t in kept]
+    return tf.add_n(kept) if len(kept) > 1 else kept[0]
+
+
+def _constant_zero(term):
+    if not tf.is_symbolic_tensor(term) or term.op.type != "Const":
+        return False
+    value = tf.get_static_value(term)
+    return value is not None and not np.any(value)
 
 
 def coerce(value, dist, args, path, like=None, checks=None):
@@ -78,6 +90,21 @@ def call_argdiffs(prev_args, args):
     if len(prev_args) != len(args):
         return tuple(UnknownChange for _ in args)
     return tuple(NoChange if a is b else UnknownChange for a, b in zip(prev_args, args))
+
+
+_samples_constant = [False]
+
+
+@contextlib.contextmanager
+def samples_constant():
+    """Within: ``generate``'s sampled values are constants to a gradient tape, so that the
+    gradient of a generated trace's score is ``d/dtheta log p(t; x, theta)`` at fixed ``t``,
+    what ``accumulate_param_gradients`` computes by replaying the trace."""
+    saved, _samples_constant[0] = _samples_constant[0], True
+    try:
+        yield
+    finally:
+        _samples_constant[0] = saved
 
 
 class Handler:
@@ -154,48 +181,62 @@ class GenerateHandler(Handler):
     """simulate / generate / assess: constrained choices take their constraint and add their
     log density to the weight; others are sampled (or, with ``require_all``, an error)."""
 
-    def __init__(self, gen_fn, constraints, seeds, require_all=False):
+    def __init__(self, gen_fn, constraints, seeds, require_all=False, caller=None):
         super().__init__(gen_fn, seeds)
         self.constraints = constraints
         self.require_all = require_all
         self.batches = None if tf.executing_eagerly() else ScoreBatches()  # graphs: batched scores
+        self.nested = caller is not None  # a body called from a traced body: its caller's batches
+        self.prefix = ()  # the address of this body's call in the outermost body (for messages)
+        if self.nested:
+            caller, at = caller
+            self.batches, self.domain_checks = caller.batches, caller.domain_checks
+            self.prefix = caller.prefix + at
 
     def validate(self, path, dist, args):
         if self.batches is None:  # else when the choice is scored (same assertion, batched)
-            super().validate(path, dist, args)
+            super().validate(path, dist, args)  # (eager: no prefix, the call's own error names it)
 
     def choice(self, path, dist, args):
         constrained = self.constraints.has_value(path)
         if constrained:
-            value = coerce(self.constraints[path], dist, args, path, checks=self.domain_checks)
+            value = coerce(self.constraints[path], dist, args, self.prefix + path, checks=self.domain_checks)
         elif self.require_all:
             raise MissingChoiceError(f"assess: no value for the choice at address {show(path)}")
         else:
             value = dist.sample(self.seeds(), *args)
+            if _samples_constant[0]:
+                value = tf.stop_gradient(value)
         if self.batches is not None and ScoreBatches.batchable(dist, args, value):
-            score = self.batches.add(path, dist, args, value)
+            score = self.batches.add(self.prefix + path, dist, args, value)
         else:
             if self.batches is not None:
-                super().validate(path, dist, args)
+                super().validate(self.prefix + path, dist, args)
             score = dist.logpdf(value, *args)
         if constrained:
             self.weights.append(score)
         return value, score
 
     def settle(self):
-        if self.batches is None or not self.batches.groups:
+        if self.batches is None or self.nested:  # eager, or the outermost body settles
             return
         self.batches.settle(self.domain_checks)
-        done = lambda t: t.value if isinstance(t, Pending) else t  # noqa: E731
         self.scores = [done(t) for t in self.scores]
         self.weights = [done(t) for t in self.weights]
-        for rec in self.records.values():
-            if isinstance(rec, ChoiceRecord):
-                rec.score = done(rec.score)
+        _settle_records(self.records)
+
+    def score(self):
+        return Total(self.scores, (), total) if self.nested else super().score()
+
+    def weight(self):
+        return Total(self.weights, self.scores, total) if self.nested else super().weight()
 
     def call(self, path, gen_fn, args):
         sub = constraints_below(self.constraints, path, gen_fn)
-        trace, weight = gen_fn._generate(args, sub, self.child_seeds(), require_all=self.require_all)
+        if self.batches is not None and getattr(gen_fn, "joins_caller_batches", False) and not is_rejecting():
+            trace, weight = gen_fn._generate(args, sub, self.child_seeds(), self.require_all, caller=(self, path))
+        else:
+            trace, weight = gen_fn._generate(args, sub, self.child_seeds(), require_all=self.require_all)
         self.weights.append(weight)
         return trace
 
@@ -286,6 +327,16 @@ class RegenerateHandler(Handler):
 
     def finish(self):
         pass
+
+
+def _settle_records(records):
+    """The pending scores of ``records`` and of the nested calls that shared the batches."""
+    for rec in records.values():
+        if isinstance(rec, ChoiceRecord):
+            rec.score = done(rec.score)
+        elif isinstance(rec.trace, DynamicTrace) and isinstance(rec.trace.score, Total):
+            rec.trace.score = rec.trace.score.value
+            _settle_records(rec.trace.records)
 
 
 def constraints_below(constraints, path, gen_fn):

@@ -119,17 +119,40 @@ class GraphTFFunction(EagerTFFunction):
                              "outside `with graph.as_default():` (it runs its graph in its own session)")
 
     def _call(self, args):
+        """Eagerly (or when the graph uses a variable's handle): the cached ``tf.function`` of
+        the imported graph. Inside a graph being traced: the graph's ops imported inline, under
+        a custom gradient computed by ``tf.gradients`` over the imported ops (tapes do not see
+        ops that ``import_graph_def`` creates; a function-call op instead would need a
+        forward/backward function pair per call site, slow to optimise for many calls)."""
         self._check_context()
-        return self._program(*self._check_args(args))
+        xs = self._check_args(args)
+        if tf.executing_eagerly() or self._handles:
+            return self._program(*xs)
+        names = sorted(set(self._reads.values()))
+        reads = [tf.convert_to_tensor(self._view.mirrors[name]) for name in names]
+
+        @tf.custom_gradient
+        def imported(*inputs):
+            y = self._import(inputs[:len(xs)], dict(zip(names, inputs[len(xs):])))
+
+            def grad(dy):
+                floats = [t for t in inputs if t.dtype.is_floating]
+                grads = iter(tf.gradients(y, floats, grad_ys=dy, unconnected_gradients="zero"))
+                return [next(grads) if t.dtype.is_floating else None for t in inputs]
+            return y, grad
+        return imported(*xs, *reads)
 
     def _imported(self, *xs):
-        """The output for arguments ``xs``: the graph's ops imported into the calling graph, the
-        placeholders fed ``xs``, the variable reads fed reads of the mirrors."""
+        """The output for arguments ``xs`` (the body of the cached ``tf.function``)."""
+        names = set(self._reads.values())
+        return self._import(xs, {name: tf.convert_to_tensor(self._view.mirrors[name]) for name in names})
+
+    def _import(self, xs, reads):
+        """The graph's ops imported into the calling graph: the placeholders fed ``xs``, the
+        variable reads fed ``reads`` (variable name -> tensor), other variable uses the
+        mirrors' handles."""
         feeds = {ph.name: x for ph, x in zip(self._inputs, xs)}
-        reads = {}
         for node, var in self._reads.items():
-            if var not in reads:
-                reads[var] = tf.convert_to_tensor(self._view.mirrors[var])
             feeds[node + ":0"] = reads[var]
         for node, var in self._handles.items():  # other uses of a variable: its handle
             mirror = self._view.mirrors[var]
