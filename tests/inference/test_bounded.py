@@ -185,7 +185,7 @@ def test_unconstrained_target_and_gradient():
     np.testing.assert_allclose(grad0, evaluate(trace, SEL, "test", u0)[3], rtol=1e-10)
 
 
-# --- unbounded choices take the original path ---------------------------------------------------
+# --- unbounded choices are identity coordinates (u = x, no Jacobian) ----------------------------
 @gen
 def normal_normal():
     x = normal(0.0, 1.0) @ "x"
@@ -219,7 +219,9 @@ def test_unbounded_choices_are_not_transformed():
         new, accepted = gentf.hmc(trace, select("x"), L=5, eps=0.3, seed=seed)
         ref, ref_accepted = _hmc_reference(trace, select("x"), 5, 0.3, seed)
         assert bool(accepted) == ref_accepted
-        assert float(new["x"]) == float(ref["x"])  # bit for bit
+        # one replay gives log p and its gradient (the reference: update + choice_gradients), so
+        # the two differ by float32 rounding only
+        np.testing.assert_allclose(float(new["x"]), float(ref["x"]), rtol=1e-6)
         trace = new
     # in the unconstrained machinery a normal choice is an identity coordinate: u = x, no Jacobian
     _, u, log_pi, grad, _ = evaluate(trace, select("x"), "test")

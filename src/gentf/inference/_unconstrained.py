@@ -25,10 +25,11 @@ choice's distribution arguments). Nested @gen calls are replayed the same way; t
 choices inside any other generative function (combinators, TFFunction) cannot be reached by the
 handler and keep their own coordinates (identity map), as before.
 
-Choices whose support is all of R^n keep ``u = x`` (identity; no Jacobian). When no selected
-choice can be bounded (``normal``, ``broadcasted_normal``, ``mvnormal``, ``cauchy``, ``laplace``,
-discrete selections) ``needs_transform`` is False and the samplers run exactly their original
-code (``choice_gradients`` + ``update``), so unbounded models give bit-for-bit the same draws.
+Choices whose support is all of R^n keep ``u = x`` (identity; no Jacobian, and no TFP object
+built). When no selected choice can be bounded (``normal``, ``broadcasted_normal``, ``mvnormal``,
+``cauchy``, ``laplace``, discrete selections) ``needs_transform`` is False: ``evaluate`` is then
+``log p(x)`` and its gradient in one replay (``hmc`` and ``mala`` use it for every @gen trace;
+``nuts`` keeps ``update`` for such models).
 """
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -54,10 +55,15 @@ def _is_float(value):
     return tf.as_dtype(value.dtype).is_floating
 
 
+def replayable(trace):
+    """Can ``evaluate`` replay ``trace``: is it the trace of a @gen function?"""
+    return isinstance(trace, DynamicTrace) and isinstance(trace.gen_fn, GenFunction)
+
+
 def needs_transform(trace, selection):
     """True when some selected continuous choice of a @gen trace (top level or in nested @gen
     calls) may have bounded support, i.e. its distribution is not one of ``_UNBOUNDED``."""
-    if not isinstance(trace, DynamicTrace) or not isinstance(trace.gen_fn, GenFunction):
+    if not replayable(trace):
         return False
     for path, rec in trace.records.items():
         if isinstance(rec, ChoiceRecord):

@@ -1,23 +1,26 @@
 """Gradient-based MCMC on the selected continuous choices ``x`` of a trace, as Gen.jl.
 
-Both kernels read ``x`` and ``grad log p`` with ``choice_gradients`` (flattened by ``to_array``)
-and write proposals with ``update``.
+Both kernels move a flat vector ``z`` of the selected choices with the target ``log pi(z)`` and
+its gradient ``g = grad log pi(z)``:
 
 - ``hmc``: momenta ``m ~ N(0, I)``; ``L`` leapfrog steps of size ``eps``
-  (``m += eps/2 g; x += eps m; g = grad(x); m += eps/2 g``); accept with
-  ``alpha = log p(x') - log p(x) + log N(-m'; 0, I) - log N(m; 0, I)``.
-- ``mala``: ``x' ~ N(x + tau g(x), 2 tau I)``; accept with
-  ``alpha = w - log q(x' | x) + log q(x | x')``, ``w`` the update weight.
+  (``m += eps/2 g; z += eps m; g = grad(z); m += eps/2 g``); accept with
+  ``alpha = log pi(z') - log pi(z) + log N(-m'; 0, I) - log N(m; 0, I)``.
+- ``mala``: ``z' ~ N(z + tau g(z), 2 tau I)``; accept with
+  ``alpha = log pi(z') - log pi(z) - log q(z' | z) + log q(z | z')``.
 
-Bounded supports (unlike Gen.jl, like NumPyro and TFP): when a selected choice can have bounded
-support (beta, gamma, exponential, uniform, ...), both kernels run the same dynamics on the
-unconstrained coordinates ``u``, ``x = f(u)`` with ``f`` the TFP default event-space bijector of
-each choice (Sigmoid on (0, 1), Softplus on (0, inf), ...), targeting
-``log pi(u) = log p(f(u)) + log |det J_f(u)|`` instead of ``log p(x)``: in the formulas above
-``x`` becomes ``u``, ``log p`` becomes ``log pi`` and ``g = grad_u log pi(u)``. Proposals never
-leave the support, and the returned trace holds ``x = f(u)``, distributed as ``p(x | rest)``
-(see ``_unconstrained``). Choices with unbounded support keep ``u = x``; when every selected
-choice is unbounded the original code above runs unchanged.
+For choices with unbounded support ``z = x`` and ``log pi(x) = log p(x)`` (the posterior of the
+selected choices up to a constant). Bounded supports (unlike Gen.jl, like NumPyro and TFP): when
+a selected choice can have bounded support (beta, gamma, exponential, uniform, ...), ``z`` holds
+its unconstrained coordinates ``u``, ``x = f(u)`` with ``f`` the TFP default event-space
+bijector of each choice (Sigmoid on (0, 1), Softplus on (0, inf), ...), and
+``log pi(u) = log p(f(u)) + log |det J_f(u)|``. Proposals never leave the support, and the
+returned trace holds ``x = f(u)``, distributed as ``p(x | rest)`` (see ``_unconstrained``).
+
+How the target is evaluated: for a @gen trace one replay of the body under a gradient tape
+(``_unconstrained.evaluate``) gives the trace at ``z``, ``log pi(z)`` and its gradient; for
+other generative functions ``log p(x)`` is the score of ``update`` and ``g`` comes from
+``choice_gradients`` (flattened by ``to_array``).
 
 Trial points (leapfrog steps, proposals) are evaluated inside ``core.domain.rejecting()``: a
 point where a choice leaves its support, or where a downstream distribution argument becomes
@@ -37,7 +40,7 @@ from ..core.errors import NonDifferentiableError
 from ..core.gfi import choice_gradients, update
 from ..core.seeds import split_seed, standard_normal
 from ._compile import choose, kernel_call, numeric_input, uniform_log
-from ._unconstrained import evaluate, needs_transform
+from ._unconstrained import evaluate, replayable
 
 
 def _gradient(trace, selection, who):
@@ -56,19 +59,20 @@ def _log_std_normal(z):
 
 def _target(trace, selection, who):
     """The coordinates ``z`` the samplers move and their log density: ``(start, at)``, ``start =
-    (trace, z, log_pi, grad)`` at the trace's own point, ``at(prev, z)`` the same at ``z``. On
-    ``u`` with ``log pi(u)`` (``_unconstrained.evaluate``) when a selected choice may have bounded
-    support; else on ``x`` with ``log p(x)``, the score of ``update(prev, x)``, and its gradient by
-    ``choice_gradients``."""
-    if needs_transform(trace, selection):
-        def at(_, u):
+    (trace, z, log_pi, grad)`` at the trace's own point, ``at(z)`` the same at ``z``. For a @gen
+    trace one replay under a tape gives all four (``_unconstrained.evaluate``: on ``u`` with
+    ``log pi(u)``; ``u = x`` and ``log pi = log p(x)`` when no selected choice is bounded); for
+    other generative functions, on ``x`` with ``log p(x)`` the score of ``update(trace, x)`` and
+    its gradient by ``choice_gradients``."""
+    if replayable(trace):
+        def at(u):
             new, u, log_pi, grad, _ = evaluate(trace, selection, who, u)
             return new, u, log_pi, grad
-        return at(trace, None), at
+        return at(None), at
     values, x, grad = _gradient(trace, selection, who)
 
-    def at(prev, x):
-        new = update(prev, constraints=from_array(values, x))[0]
+    def at(x):
+        new = update(trace, constraints=from_array(values, x))[0]
         return new, x, new.score, _gradient(new, selection, who)[2]
     return (trace, x, trace.score, grad), at
 
@@ -80,20 +84,37 @@ def hmc(trace, selection, L=10, eps=0.1, seed=None):
                        (selection, L))
 
 
+UNROLL_MAX = 16  # hmc unrolls at most this many leapfrog steps; more run as a tf.while_loop
+
+
 def _hmc(trace, selection, L, eps, seed):
+    """The leapfrog steps over ``(z, m, g, log pi)``; the trace at the end point is built once.
+    Up to ``UNROLL_MAX`` steps are unrolled: a plain TF graph runs a while loop's iterations
+    ~1.5x slower than the same ops unrolled (per-iteration control-flow ops; loop-invariant
+    work is not folded), which is most of a small model's per-call time. More steps run as one
+    ``tf.while_loop`` (its body traced once), so the program's size does not grow with ``L``."""
     s_mom, s_acc = tf.unstack(split_seed(seed, 2))
-    (new, z, log_pi0, g), at = _target(trace, selection, "hmc")
-    eps = tf.cast(eps, z.dtype)
-    m = standard_normal(tf.shape(z), s_mom, z.dtype)
-    m0_score = _log_std_normal(m)
-    log_pi = log_pi0
-    for _ in range(L):
+    (_, z0, log_pi0, g0), at = _target(trace, selection, "hmc")
+    eps = tf.cast(eps, z0.dtype)
+    m0 = standard_normal(tf.shape(z0), s_mom, z0.dtype)
+
+    def leapfrog(i, z, m, g, log_pi):
         m = m + eps / 2 * g
         z = z + eps * m
         with rejecting():
-            new, z, log_pi, g = at(new, z)
-        m = m + eps / 2 * g
-    alpha = log_pi - log_pi0 + _log_std_normal(-m) - m0_score
+            _, z, log_pi, g = at(z)
+        return i + 1, z, m + eps / 2 * g, g, log_pi
+
+    state = (tf.constant(0), z0, m0, g0, log_pi0)
+    if L <= UNROLL_MAX:
+        for _ in range(L):
+            state = leapfrog(*state)
+    else:
+        state = tf.while_loop(lambda i, *_: i < L, leapfrog, state)
+    _, z, m, _, log_pi = state
+    with rejecting():
+        new = at(z)[0] if L else trace
+    alpha = log_pi - log_pi0 + _log_std_normal(-m) - _log_std_normal(m0)
     accepted = uniform_log(s_acc, alpha.dtype) < alpha
     return choose(accepted, new, trace), accepted
 
@@ -106,33 +127,17 @@ def mala(trace, selection, tau, seed=None):
 
 
 def _mala(trace, selection, tau, seed):
+    """``alpha = log pi(z') - log pi(z) - log q(z' | z) + log q(z | z')`` on the coordinates of
+    ``_target`` (for ``z = x``: ``log pi(x') - log pi(x)`` is the update weight)."""
     s_prop, s_acc = tf.unstack(split_seed(seed, 2))
-    if needs_transform(trace, selection):
-        return _mala_unconstrained(trace, selection, tau, s_prop, s_acc)
-    values, x, g = _gradient(trace, selection, "mala")
-    tau = tf.cast(tau, x.dtype)
+    (_, z, log_pi, g), at = _target(trace, selection, "mala")
+    tau = tf.cast(tau, z.dtype)
     std = tf.sqrt(2 * tau)
-    x_new = x + tau * g + std * standard_normal(tf.shape(x), s_prop, x.dtype)
+    z_new = z + tau * g + std * standard_normal(tf.shape(z), s_prop, z.dtype)
     with rejecting():
-        new, weight, _, _ = update(trace, constraints=from_array(values, x_new))
-        _, _, g_new = _gradient(new, selection, "mala")
-    fwd = _log_std_normal((x_new - x - tau * g) / std)
-    bwd = _log_std_normal((x - x_new - tau * g_new) / std)
-    alpha = weight + bwd - fwd  # the Gaussian normalisers cancel
-    accepted = uniform_log(s_acc, alpha.dtype) < alpha
-    return choose(accepted, new, trace), accepted
-
-
-def _mala_unconstrained(trace, selection, tau, s_prop, s_acc):
-    """``mala`` on ``u``: ``alpha = log pi(u') - log pi(u) - log q(u' | u) + log q(u | u')``."""
-    _, u, log_pi, g, _ = evaluate(trace, selection, "mala")
-    tau = tf.cast(tau, u.dtype)
-    std = tf.sqrt(2 * tau)
-    u_new = u + tau * g + std * standard_normal(tf.shape(u), s_prop, u.dtype)
-    with rejecting():
-        new, _, log_pi_new, g_new, _ = evaluate(trace, selection, "mala", u_new)
-    fwd = _log_std_normal((u_new - u - tau * g) / std)
-    bwd = _log_std_normal((u - u_new - tau * g_new) / std)
-    alpha = log_pi_new - log_pi + bwd - fwd
+        new, _, log_pi_new, g_new = at(z_new)
+    fwd = _log_std_normal((z_new - z - tau * g) / std)
+    bwd = _log_std_normal((z - z_new - tau * g_new) / std)
+    alpha = log_pi_new - log_pi + bwd - fwd  # the Gaussian normalisers cancel
     accepted = uniform_log(s_acc, alpha.dtype) < alpha
     return choose(accepted, new, trace), accepted
