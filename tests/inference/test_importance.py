@@ -82,9 +82,11 @@ def dynamic(n):
     normal(0.0, 1.0) @ "y"
 
 
-def test_dynamic_model_falls_back_to_a_list_of_traces():
+def test_dynamic_model_runs_one_batched_program_per_path():
     traces, log_w, log_ml = gentf.importance_sampling(dynamic, (0,), {"y": 0.3}, 20, seed=3)
-    assert isinstance(traces, list) and len(traces) == 20
+    assert isinstance(traces, gentf.inference.paths.PathTraces) and len(traces) == 20
+    assert sorted(g.path[("k",)] for g in traces.groups) == [1, 2]  # k is a path address
+    assert all(len(list(traces[i].get_choices().get_submap("x").items())) == int(traces[i]["k"]) for i in range(20))
     np.testing.assert_allclose(float(log_ml), stats.norm.logpdf(0.3), rtol=1e-5)
 
 

@@ -11,8 +11,12 @@ unobserved choices, or a custom ``proposal``) and weights
 
 Particles are a batch dimension: one compiled ``tf.vectorized_map`` over per-particle seeds of
 ``generate`` returns ONE trace whose every leaf has a leading axis of length ``num_samples``.
-A model whose structure depends on random values cannot be batched; it falls back to an eager
-loop and returns a list of traces.
+A model whose Python control flow branches on discrete random choices (``if bernoulli(0.5) @
+"is_line"``) runs as one batched program per control-flow path (``inference.paths``) and returns
+a ``PathTraces`` (a sequence of traces, one batched trace per path). Any other model whose
+structure depends on random values falls back to an eager loop and returns a list of traces.
+Either way particle ``i`` is ``generate(model, args, observations, seed=split_seed(seed, N)[i])``
+under the batched generator (``core.seeds.vectorizable_randomness``), draw for draw.
 
 Under a ``tf.distribute`` strategy (called inside ``strategy.scope()``) the particles are
 sharded: replica ``r`` of ``R`` runs particles ``r N/R .. (r+1) N/R - 1`` with the same
@@ -29,6 +33,7 @@ Julia's methods are), and keywords:
     importance_sampling(model, args, observations, num_samples=..., proposal=..., proposal_args=...)
 """
 import math
+from collections.abc import Sequence
 
 import tensorflow as tf
 
@@ -36,8 +41,9 @@ from ..core.choicemap import as_choicemap, merge
 from ..core.distribute import gather_shards
 from ..core.errors import ArgumentError
 from ..core.gfi import GenerativeFunction, generate, propose
-from ..core.seeds import as_seed, split_seed
+from ..core.seeds import as_seed, split_seed, vectorizable_randomness
 from ._compile import particle, run_compiled, static_key, unpack, vectorize
+from .paths import importance_paths
 
 
 def _particle(model, args, observations, proposal, proposal_args, seed):
@@ -77,7 +83,8 @@ def importance_sampling(model, args, observations, *positional, num_samples=None
     """Gen.jl's ``importance_sampling`` (call forms: see the module docstring). Returns
     ``(traces, log_normalized_weights, log_ml_estimate)``; ``traces`` is one batched trace
     (leading axis = particle; one compiled program: seeds, particles, normalisation) for a static
-    model, a list of traces otherwise. A custom ``proposal`` is called as
+    model, a ``PathTraces`` for a model that branches on discrete choices (``inference.paths``),
+    a list of traces otherwise. A custom ``proposal`` is called as
     ``proposal(*proposal_args)`` and must propose every unobserved choice of the model."""
     num_samples, proposal, proposal_args = _call_form("importance_sampling", positional, num_samples,
                                                       proposal, proposal_args)
@@ -102,8 +109,13 @@ def importance_sampling(model, args, observations, *positional, num_samples=None
                        (tensors, as_seed(seed)), jit_compile and strategy is None)
     if out is not None:
         return out
-    traces, log_w = zip(*(_particle(model, args, observations, proposal, proposal_args, s)
-                          for s in tf.unstack(split_seed(as_seed(seed), num_samples))))
+    if proposal is None:
+        out = importance_paths(model, args, observations, num_samples, seed, jit_compile)
+        if out is not None:
+            return (out[0],) + _normalize(out[1])
+    seeds = tf.unstack(split_seed(as_seed(seed), num_samples))
+    with vectorizable_randomness():  # the batched programs' generator: the same draws
+        traces, log_w = zip(*(_particle(model, args, observations, proposal, proposal_args, s) for s in seeds))
     return (list(traces),) + _normalize(tf.stack(log_w))
 
 
@@ -125,6 +137,6 @@ def importance_resampling(model, args, observations, *positional, num_samples=No
                                                 proposal=proposal, proposal_args=proposal_args,
                                                 seed=s1, jit_compile=jit_compile)
     i = tf.random.stateless_categorical(log_w[None], 1, s2)[0, 0]
-    if isinstance(traces, list):
+    if isinstance(traces, Sequence):
         return traces[int(i)], log_ml
     return particle(traces, i), log_ml

@@ -13,9 +13,12 @@ Log densities are TFP's ``log_prob`` except where a closed form is exact and che
 (``categorical``: ``log probs[k]`` as Gen.jl, ``uniform_discrete``, ``beta_uniform``), and
 ``beta``/``gamma``/``dirichlet`` add a zero-valued term that restores the gradient TF drops at a
 concentration of exactly 1 (``_xlogy_grad_fix``). Sampling uses the TFP distribution, except
-``normal``, ``uniform``, ``bernoulli`` and ``categorical``, which transform gentf's standard
-noise (``core.seeds``: batchable across particles) exactly: ``mu + std z``, ``low + (high - low) u``,
-``u < prob`` and the Gumbel-max trick ``argmax_k log probs[k] - log(-log u_k)``.
+``normal``, ``uniform``, ``bernoulli``, ``categorical`` and ``uniform_discrete``, which transform
+gentf's standard noise (``core.seeds``: batchable across particles) exactly: ``mu + std z``,
+``low + (high - low) u``, ``u < prob``, the Gumbel-max trick ``argmax_k log probs[k] - log(-log u_k)``
+and ``low + floor((high - low + 1) u)``, and ``gamma``, which is ``scale`` times TF's stateless
+Gamma(shape, 1) draw. These give the same numbers for a seed eagerly, in graphs and batched over
+particles (TFP's samplers may take another algorithm under ``vectorized_map``).
 
 Where gentf differs from Gen.jl:
 - ``categorical`` returns 0-based indices (Python convention; see DESIGN.md).
@@ -298,6 +301,14 @@ class Gamma(_Real):
     def arg_checks(self, shape, scale):
         return [_positive(shape, "shape"), _positive(scale, "scale")]
 
+    def sample(self, seed, shape, scale):
+        # scale * Gamma(shape, 1) by TF's stateless kernel: the same numbers for a seed eagerly, in
+        # a graph and per particle in a batch (TFP's sampler takes another algorithm under
+        # vectorized_map, and loops there at ~6x the cost)
+        size = _broadcast_shape(shape, scale)
+        return scale * tf.random.stateless_gamma(size, tfp_seed(seed), alpha=tf.broadcast_to(shape, size),
+                                                 dtype=shape.dtype)
+
     def in_support(self, value, shape, scale):
         return as_dtype(value, shape.dtype) >= 0
 
@@ -531,6 +542,13 @@ class UniformDiscrete(_Count):
 
     def upper(self, low, high):
         return high
+
+    def sample(self, seed, low, high):
+        # low + floor(n u), u ~ Uniform(0, 1) in float64 (exact for every int32 range): gentf's
+        # noise, so the same numbers per seed eagerly and batched over particles
+        low, high = tf.cast(low, tf.float64), tf.cast(high, tf.float64)
+        u = standard_uniform(_broadcast_shape(low, high), tfp_seed(seed), tf.float64)
+        return tf.cast(tf.minimum(low + tf.floor((high - low + 1) * u), high), tf.int32)
 
     def log_prob(self, value, low, high):
         # Exact -log(n) (QuantizedDistribution's CDF differences lose precision for large n).
