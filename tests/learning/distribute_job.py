@@ -136,6 +136,12 @@ with STRATEGY.scope():
     distributed = run_all()
     probe = linear_model()
     update = ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), probe)
+    try:  # 15 particles do not split among 2 replicas
+        gentf.importance_sampling(regression, (tf.constant(X[:5, 0]),), choicemap({("y", 0): 1.0}), 15, seed=7)
+        uneven = None
+    except gentf.ArgumentError as e:
+        uneven = str(e)
+results["uneven"] = uneven
 results["replicas"] = STRATEGY.num_replicas_in_sync
 results["kinds"] = [type(probe.param_var("w")).__name__, type(update.accumulators[0]).__name__]
 results["distributed"] = distributed

@@ -17,6 +17,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
+import tensorflow as tf
+
+import gentf
+from gentf import ArgumentError, FixedStepGradientDescent, ParamUpdate, choicemap, gen, normal, param, train
 
 JOB = os.path.join(os.path.dirname(__file__), "distribute_job.py")
 
@@ -50,6 +55,7 @@ def _check(result):
     # particles, and the gathered weights are normalised once, globally
     assert dist["importance"] == single["importance"]
     assert np.std(single["importance"]["slope"]) > 0.5  # 16 distinct particles
+    assert "importance_sampling: 15 particles do not split evenly among the 2 replicas" in result["uneven"]
     # training moved the parameters (the comparison is not between two untouched models)
     assert abs(single["linear"]["b"]) > 0.1
 
@@ -90,3 +96,32 @@ def test_multi_worker_mirrored_strategy_two_local_workers_matches_single_device(
     for r in results:
         _check(r)
     assert results[0]["distributed"] == results[1]["distributed"]  # the workers agree
+
+
+def _line(theta=0.5):
+    @gen
+    def model():
+        normal(param("theta"), 1.0) @ "x"
+    gentf.init_param(model, "theta", tf.constant(theta, tf.float64))
+    return model
+
+
+def test_train_refuses_parameters_made_outside_the_strategy_scope():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])  # one device: no process needed
+    model = _line()  # parameter (and its accumulator) made outside the scope
+    with strategy.scope():
+        update = ParamUpdate(FixedStepGradientDescent(0.1), model)
+        with pytest.raises(ArgumentError, match="train: the Variable 'theta:0' was not created in the scope"):
+            train(model, lambda: ((), choicemap({"x": 1.0})), update, seed=0, progress=False)
+
+
+def test_train_under_a_strategy_refuses_jit_compile_and_runs_without():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        model = _line()
+        update = ParamUpdate(FixedStepGradientDescent(0.1), model)
+    data = lambda: ((), choicemap({"x": 1.0}))  # noqa: E731
+    with pytest.raises(ArgumentError, match="jit_compile is not supported under a tf.distribute strategy"):
+        train(model, data, update, seed=0, progress=False, jit_compile=True)
+    train(model, data, update, num_epoch=2, seed=0, progress=False)  # the strategy found from the params
+    assert float(gentf.get_param(model, "theta")) == pytest.approx(0.5 + 0.05 + 0.045, rel=1e-12)
