@@ -109,3 +109,14 @@ def test_child_streams_are_lazy_and_give_the_same_seeds():
         return tf.constant(0)
     graph = tf.function(unused, autograph=False).get_concrete_function(tf.constant([1, 2])).graph
     assert not any("Random" in op.type for op in graph.get_operations())
+
+
+def test_eager_threefry_runs_on_the_host_with_the_same_bits():
+    # seeds with negative int32 words, counters of several shapes: numpy (eager) vs TF ops (graph)
+    graph = tf.function(lambda s, c: seeds._threefry(s, c, seeds._DRAW), autograph=False)
+    for seed in ([0, 0], [-1, 2**31 - 1], [-123456789, 987654321]):
+        for counter in (tf.constant(5), tf.range(7), tf.reshape(tf.range(12), [3, 4])):
+            eager = seeds._threefry(tf.constant(seed), counter, seeds._DRAW)
+            for a, b in zip(eager, graph(tf.constant(seed), counter)):
+                assert a.dtype == b.dtype == tf.int32 and a.shape == b.shape
+                np.testing.assert_array_equal(a.numpy(), b.numpy())
