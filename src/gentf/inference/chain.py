@@ -64,7 +64,8 @@ def _step(kernel, trace, seed):
 
 
 def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile="auto", progress=True,
-              checkpoint=None, checkpoint_every=1000, checkpoint_secs=60.0, summary=None, summary_every=1000):
+              checkpoint=None, checkpoint_every=10000, checkpoint_secs=60.0, summary=None,
+              summary_every=10000):
     """Apply ``kernel`` ``num_steps`` times from ``trace``. Returns ``(trace, samples, accepted)``:
 
     - ``trace``: the last trace;

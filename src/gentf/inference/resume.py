@@ -226,12 +226,14 @@ def run_segments(segment, kernel, trace, num_steps, seed, checkpoint, checkpoint
             end = min(done + length, num_steps)
             out = segment(state.trace, seeds[done:end])
             state.extend(*out)
+            if summaries is not None or progress:
+                rate = float(np.mean(out[2].numpy()))
             if summaries is not None:
-                rate = tf.reduce_mean(tf.cast(out[2], tf.float64))
                 summaries.scalars(end, acceptance_rate=rate, log_joint=out[0].get_score(),
-                                  step_size=None if step_size is None else tf.cast(step_size, tf.float64))
-            bar.update(end - done)
-            bar.set_postfix(acceptance=f"{float(tf.reduce_mean(tf.cast(out[2], tf.float64))):.3f}", refresh=False)
+                                  step_size=None if step_size is None else float(step_size))
+            if progress:
+                bar.update(end - done)
+                bar.set_postfix(acceptance=f"{rate:.3f}", refresh=False)
             if manager is not None and (end == num_steps or (end // checkpoint_every > done // checkpoint_every
                                                              and time.monotonic() - saved >= checkpoint_secs)):
                 state.save(manager)
