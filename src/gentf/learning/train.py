@@ -105,10 +105,11 @@ def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, mini
     if progress is None:
         progress = verbose or num_epoch > 1
     first = int(state.epoch.numpy())
+    base_seed = state.seed.numpy()  # restored by now; read once, not per epoch
     bar = tqdm(range(first, num_epoch), disable=not progress, desc="train", initial=first, total=num_epoch)
     try:
         for epoch in bar:
-            perms, seeds = _epoch_randomness(state.seed.numpy(), epoch, sizes)
+            perms, seeds = _epoch_randomness(base_seed, epoch, sizes)
             if dataset:
                 try:
                     out = runner.run_dataset(iterator, sizes, perms, seeds)

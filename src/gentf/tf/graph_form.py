@@ -131,15 +131,17 @@ class GraphTFFunction(EagerTFFunction):
         names = sorted(set(self._reads.values()))
         reads = [tf.convert_to_tensor(self._view.mirrors[name]) for name in names]
 
+        def forward(inputs):
+            return self._import(inputs[:len(xs)], dict(zip(names, inputs[len(xs):])))
+
         @tf.custom_gradient
         def imported(*inputs):
-            y = self._import(inputs[:len(xs)], dict(zip(names, inputs[len(xs):])))
-
-            def grad(dy):
-                floats = [t for t in inputs if t.dtype.is_floating]
-                grads = iter(tf.gradients(y, floats, grad_ys=dy, unconnected_gradients="zero"))
-                return [next(grads) if t.dtype.is_floating else None for t in inputs]
-            return y, grad
+            def grad(dy):  # over a fresh import: tf.gradients walks every op downstream of its xs
+                fresh = [tf.identity(t) for t in inputs]
+                floats = [t for t in fresh if t.dtype.is_floating]
+                grads = iter(tf.gradients(forward(fresh), floats, grad_ys=dy, unconnected_gradients="zero"))
+                return [next(grads) if t.dtype.is_floating else None for t in fresh]
+            return forward(inputs), grad
         return imported(*xs, *reads)
 
     def _imported(self, *xs):
