@@ -8,7 +8,9 @@ Workload: y = a + b x + c x^2 at 50 points x in [-1, 1], noise sd 0.05, priors a
 - HMC: 1,050 iterations x 20 leapfrog steps of size 0.01 on (a, b, c). gentf: ``hmc`` through
   the compiled chain driver ``run_chain`` (XLA). TFP: ``tfp.mcmc.HamiltonianMonteCarlo`` in
   ``sample_chain`` inside a tf.function, without and with XLA.
-- NUTS: 500 warm-up (dual averaging) + 1,000 samples. gentf ``nuts`` vs TFP NUTS (both XLA).
+- NUTS: 500 warm-up (dual averaging) + 1,000 samples. gentf ``nuts`` vs TFP NUTS (both XLA);
+  then the smallest ESS of a, b, c (``gentf.ess``; NumPyro's own estimator for NumPyro) and ESS
+  per second of the median time, gentf against NumPyro (target: gentf/NumPyro ESS/s >= 1).
 
 Prints the median milliseconds per run (after one warm-up run that traces and compiles) and
 the ratio gentf / hand-written (the XLA hand-written version where there is one).
@@ -185,10 +187,19 @@ def main():
 
     if not opts.skip_nuts:
         warm, samples = (100, 200) if opts.quick else (500, 1000)
-        g = median_ms(lambda: gentf.nuts(trace, SEL, num_samples=samples, num_warmup=warm, step_size=0.1,
-                                         seed=seed), repeats)
+        run = lambda: gentf.nuts(trace, SEL, num_samples=samples, num_warmup=warm, step_size=0.1, seed=seed)
+        g = median_ms(run, repeats)
         xla = tf.function(tfp_nuts(warm, samples), autograph=False, jit_compile=True)
-        row(f"NUTS {warm}+{samples}", g, [("TFP+XLA", median_ms(lambda: xla(seed), repeats))])
+        name = f"NUTS {warm}+{samples}"
+        row(name, g, [("TFP+XLA", median_ms(lambda: xla(seed), repeats))])
+        draws = run()[1]
+        ess = min(float(gentf.ess(np.asarray(draws[k], np.float64))) for k in "abc")
+        line = f"{name} min ESS of a, b, c: gentf {ess:.0f} ({1000 * ess / g:.0f} per s)"
+        for label, res in PEER_RESULTS.items():
+            if res.get(f"{name} min ESS"):
+                peer = res[f"{name} min ESS"] / res[name] * 1000
+                line += f"   {label} {res[f'{name} min ESS']:.0f} ({peer:.0f} per s)   gentf/{label} ESS/s {1000 * ess / g / peer:.2f}"
+        print(line, flush=True)
 
     for label, res in PEER_RESULTS.items():  # peer variants: "IS 1k (traces)", "HMC 1050x20 (genjax.mcmc.hmc)"
         for key, ms in res.items():

@@ -10,7 +10,9 @@ priors a, b, c ~ N(0, 1), float32.
   adapt_step_size=False, adapt_mass_matrix=False), num_warmup=0, num_samples=1050)``
   (trajectory_length=None: its default 2 pi would rescale the step size to 2 pi / 20).
 - "NUTS 500+1000": ``MCMC(NUTS(step_size=0.1, adapt_mass_matrix=False), num_warmup=500,
-  num_samples=1000)``: dual-averaging step-size adaptation only, target accept 0.8, as TFP/gentf.
+  num_samples=1000)``: dual-averaging step-size adaptation only, target accept 0.8, as TFP/gentf;
+  also "NUTS 500+1000 min ESS": the smallest effective sample size of a, b, c in one run
+  (``numpyro.diagnostics.effective_sample_size``).
 Chains start at a = b = c = 0; each MCMC.run is wrapped in jax.jit (see mcmc_runner).
 Timing as curve_fit.py's median_ms: one warm-up call that compiles, then the median over
 --repeats calls, blocking on the results. Prints ONE JSON line {workload: ms, ..., versions}.
@@ -19,8 +21,10 @@ Timing as curve_fit.py's median_ms: one warm-up call that compiles, then the med
 """
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro
 import numpyro.distributions as dist
+from numpyro.diagnostics import effective_sample_size
 from numpyro.infer import HMC, MCMC, NUTS, Predictive, init_to_value
 from numpyro.infer.util import log_likelihood
 
@@ -77,6 +81,9 @@ def main():
     nuts = NUTS(curve, step_size=0.1, adapt_mass_matrix=False, target_accept_prob=0.8, init_strategy=INIT)
     run = mcmc_runner(nuts, warm, samples)
     out[f"NUTS {warm}+{samples}"] = median_ms(lambda: run(key), repeats)
+    draws, _ = run(key)  # the smallest ESS of a, b, c (one chain): curve_fit.py prints ESS per second
+    out[f"NUTS {warm}+{samples} min ESS"] = min(float(effective_sample_size(np.asarray(draws[k])[None]))
+                                                for k in "abc")
     report(out, ("numpyro", "jax", "jaxlib"))
 
 
