@@ -126,6 +126,7 @@ def test_chain_summaries_are_read_back(tmp_path):
     np.testing.assert_allclose([r for _, r in rates], [flags[:5].mean(), flags[5:10].mean(), flags[10:].mean()])
     assert value("step_size") == [(5, 0.25), (10, 0.25), (12, 0.25)]
     assert value("log_joint")[-1][1] == pytest.approx(float(trace.get_score()))
+    assert acc.Tags()["graph"]  # the compiled segment's graph
 
 
 def test_chain_progress_bar_shows_acceptance_and_can_be_silenced(capsys, tmp_path):

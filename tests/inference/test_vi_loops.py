@@ -91,6 +91,7 @@ def test_vi_summaries_and_progress(tmp_path, capsys):
     np.testing.assert_allclose([float(v) for _, v in objective], history, rtol=1e-6)
     mu = [t for t in acc.Tags()["tensors"] if t.startswith("params/") and "mu" in t]
     assert mu and [e.step for e in acc.Tensors(mu[0])] == [0, 2, 4]
+    assert acc.Tags()["graph"]  # the compiled iteration's graph
     vi(2)
     assert capsys.readouterr().err == ""
 
@@ -148,4 +149,4 @@ def test_svi_summaries_images_and_progress(tmp_path, capsys):
                                    rtol=1e-6)
     assert [s for s, _ in objective] == [0, 1, 2]
     assert [e.step for e in acc.Tensors("decoded")] == [0, 1, 2]
-    assert any(t.startswith("params/") for t in acc.Tags()["tensors"])
+    assert any(t.startswith("params/") for t in acc.Tags()["tensors"]) and acc.Tags()["graph"]

@@ -345,7 +345,8 @@ class SVI:
         without a fixed order per epoch does not; the dataset's position is not saved, each
         epoch iterates it from the start). ``summary`` (a ``tf.summary`` writer or a log
         directory): TensorBoard scalars ``objective``, ``loglik`` and ``kl`` per epoch,
-        histograms ``params/<name>`` every ``histogram_every`` epochs and after the last, and,
+        histograms ``params/<name>`` every ``histogram_every`` epochs and after the last, the
+        compiled epoch's graph once, and,
         when ``images(epoch)`` is given (a function returning ``{name: [k, h, w, c] images}``,
         e.g. decoded samples of a VAE), those images each epoch. Raises ``CheckpointError`` for
         an unreadable or mismatched checkpoint."""
@@ -358,8 +359,10 @@ class SVI:
                       checkpoint_secs, summary, histogram_every, self.update, width=len(_METRICS))
         try:
             for epoch in range(driver.first, num_epochs):
-                metrics = {key: float(v) for key, v in program(dataset, fold_in(driver.state.seed, epoch)).items()}
-                driver.end(epoch, tuple(metrics[key] for key in _METRICS), loglik=metrics["loglik"], kl=metrics["kl"])
+                epoch_seed = fold_in(driver.state.seed, epoch)
+                metrics = {key: float(v) for key, v in program(dataset, epoch_seed).items()}
+                driver.end(epoch, tuple(metrics[key] for key in _METRICS), loglik=metrics["loglik"], kl=metrics["kl"],
+                           graph=lambda: program.get_concrete_function(dataset, epoch_seed).graph)
                 if images is not None and driver.summaries is not None:
                     with driver.summaries.writer.as_default(step=epoch):
                         for name, value in images(epoch).items():

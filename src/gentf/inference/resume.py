@@ -30,7 +30,8 @@ far and the acceptance flags. Resuming restores them and runs the remaining segm
 own adaptation state is the kernel's (``nuts`` adapts inside its own call and is not a
 ``run_chain`` kernel). Summaries, at the step that ends each segment: ``acceptance_rate`` (the
 segment's mean of the kernel's acceptance flags, 1 for kernels that report none), ``log_joint``
-(the trace's score) and ``step_size`` when the kernel object has a ``step_size`` attribute.
+(the trace's score) and ``step_size`` when the kernel object has a ``step_size`` attribute; and
+once, the graph of the compiled segment.
 gentf has no multi-chain entry point, so no R-hat is written: compute it from stacked chains
 with ``gentf.rhat`` (``inference.diagnostics``).
 
@@ -53,7 +54,7 @@ from tqdm.auto import tqdm
 from ..core.choicemap import ChoiceMap
 from ..core.seeds import as_seed, split_seed
 from ..core.tracking import Checkpointable
-from ..learning.checkpoint import CheckpointError, LoopState, Summaries, manager_for, restore
+from ..learning.checkpoint import CheckpointError, LoopState, Summaries, manager_for, program_graph, restore
 from ._compile import static_key, unpack
 
 _PLAIN = (type(None), bool, int, float, complex, str, bytes, type, np.generic, np.dtype, tf.dtypes.DType,
@@ -229,6 +230,8 @@ def run_segments(segment, kernel, trace, num_steps, seed, checkpoint, checkpoint
             if summaries is not None or progress:
                 rate = float(np.mean(out[2].numpy()))
             if summaries is not None:
+                summaries.write_graph(lambda: program_graph(
+                    kernel, ("run_chain", static_key(state.trace)[0], end - done), None), end)
                 summaries.scalars(end, acceptance_rate=rate, log_joint=out[0].get_score(),
                                   step_size=None if step_size is None else float(step_size))
             if progress:

@@ -37,10 +37,9 @@ from ..core.choicemap import merge, tensorize
 from ..core.errors import ArgumentError, NonDifferentiableError
 from ..core.gfi import accumulate_param_gradients, assess, get_choices, simulate
 from ..core.seeds import as_seed, split_seed
-from ..learning.checkpoint import Loop
+from ..learning.checkpoint import Loop, program_graph
 from ..modeling.params import register_accumulator
-from ._compile import static_key, unpack
-from .particle_filter import loop_map
+from ._compile import loop_map, static_key, unpack
 
 
 def _simulate_q(var_model, var_args, seeds):
@@ -140,11 +139,11 @@ def _run(step, model, args, observations, var_model, var_args, update, iters, nu
                   None if seed is None else as_seed(seed).numpy(), iters, update=update, **loop)
     seeds, traces = split_seed(driver.state.seed, iters), None  # row i: iteration i's seed
     try:
+        program = (step.__name__, key, model, update, num_draws, static)
         for i in range(driver.first, iters):
-            traces, estimate = compiled.run(var_model, (step.__name__, key, model, update, num_draws, static),
-                                            build, (tensors, split_seed(seeds[i], num_draws)),
-                                            fallback=lambda: build()(tensors, split_seed(seeds[i], num_draws)))
-            driver.end(i, float(estimate))
+            inputs = (tensors, split_seed(seeds[i], num_draws))
+            traces, estimate = compiled.run(var_model, program, build, inputs, fallback=lambda: build()(*inputs))
+            driver.end(i, float(estimate), graph=lambda: program_graph(var_model, program, inputs))
     finally:
         driver.close()
     history = [float(x) for x in driver.history[:iters]]
@@ -169,8 +168,8 @@ def black_box_vi(model, args, observations, var_model, var_model_args, update, i
     uninterrupted one bit for bit (iteration ``i``'s seed is row ``i`` of ``split_seed(seed,
     iters)``); when the checkpoint holds every iteration ``var_traces`` is None. ``summary`` (a
     ``tf.summary`` writer or a log directory): TensorBoard scalar ``objective`` (the estimate) per
-    iteration and histograms ``params/<name>`` every ``histogram_every`` iterations and after the
-    last (``learning/checkpoint.py``). Raises ``CheckpointError`` for an unreadable or mismatched
+    iteration, histograms ``params/<name>`` every ``histogram_every`` iterations and after the
+    last, and the compiled iteration's graph once (``learning/checkpoint.py``). Raises ``CheckpointError`` for an unreadable or mismatched
     checkpoint."""
     return _run(_vi_step, model, args, observations, var_model, var_model_args, update, iters,
                 samples_per_iter, seed, (bool(reparam),), dict(

@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from ..core import compile as compiled
 from ..core.errors import GentfError
 from ..core.tracking import Checkpointable
 
@@ -133,6 +134,15 @@ def restore(manager, state, explicit_seed, where="train"):
     return True
 
 
+def program_graph(owner, key, inputs):
+    """The ``tf.Graph`` of ``owner``'s compiled program for ``key`` (``core.compile``) called with
+    ``inputs`` (None: only a concrete program's), or None when there is none (the loop ran eagerly)."""
+    fn = compiled.program(owner, key)
+    if fn is None or (inputs is None and not hasattr(fn, "graph")):
+        return None
+    return fn.graph if hasattr(fn, "graph") else fn.get_concrete_function(*inputs).graph
+
+
 def _has_data(path):
     return any(f"{TrainState.NAME}/data" in name for name, _ in tf.train.list_variables(path))
 
@@ -154,18 +164,24 @@ class Summaries:
     def end_epoch(self, epoch, score, grads=(), graph=None, last=False):
         """Write epoch ``epoch``'s summaries; ``graph()`` gives the program's ``tf.Graph`` (or
         None), written once."""
+        self.write_graph(graph, epoch)
         with self.writer.as_default(step=epoch):
-            if not self._graph and graph is not None:
-                g = graph()
-                if g is not None:
-                    tf.summary.graph(g)
-                    self._graph = True
             tf.summary.scalar("objective", score)
             if epoch % self.histogram_every == 0 or last:
                 for name, var in zip(self.names, self.variables):
                     tf.summary.histogram(f"params/{name}", var)
                 for name, grad in zip(self.names, grads):
                     tf.summary.histogram(f"grads/{name}", grad)
+
+    def write_graph(self, graph, step=0):
+        """Write ``graph()`` (a ``tf.Graph`` or None), once: the loop's compiled program."""
+        if self._graph or graph is None:
+            return
+        g = graph()
+        if g is not None:
+            with self.writer.as_default(step=step):
+                tf.summary.graph(g)
+            self._graph = True
 
     def scalars(self, step, **values):
         """Scalars ``name=value`` at ``step`` (None values skipped)."""
@@ -198,13 +214,14 @@ class Loop:
         self.secs, self.saved = checkpoint_secs, time.monotonic()
         self.bar = tqdm(total=total, initial=self.first, disable=not progress, desc=where)
 
-    def end(self, i, score, **scalars):
-        """Iteration ``i`` (from 0) ended with ``score`` (a float or a tuple of floats)."""
+    def end(self, i, score, graph=None, **scalars):
+        """Iteration ``i`` (from 0) ended with ``score`` (a float or a tuple of floats);
+        ``graph()``: the iteration's compiled ``tf.Graph`` (or None), written once."""
         self.state.record(i, score)
         objective = score[0] if isinstance(score, tuple) else score
         last = i + 1 == self.total
         if self.summaries is not None:
-            self.summaries.end_epoch(i, objective, last=last)
+            self.summaries.end_epoch(i, objective, graph=graph, last=last)
             self.summaries.scalars(i, **scalars)
         self.bar.update(1)
         self.bar.set_postfix(objective=f"{objective:.6g}", refresh=False)
