@@ -39,7 +39,8 @@ from ..core.gfi import accumulate_param_gradients, assess, get_choices, simulate
 from ..core.seeds import as_seed, split_seed
 from ..learning.checkpoint import Loop, program_graph
 from ..modeling.params import register_accumulator
-from ._compile import loop_map, static_key, unpack
+from ._compile import static_key, unpack
+from .particle_filter import loop_map
 
 
 def _simulate_q(var_model, var_args, seeds):
