@@ -125,3 +125,18 @@ def test_train_under_a_strategy_refuses_jit_compile_and_runs_without():
         train(model, data, update, seed=0, progress=False, jit_compile=True)
     train(model, data, update, num_epoch=2, seed=0, progress=False)  # the strategy found from the params
     assert float(gentf.get_param(model, "theta")) == pytest.approx(0.5 + 0.05 + 0.045, rel=1e-12)
+
+
+def test_gradients_accumulated_outside_the_replicas_count_once():
+    """A model built in the scope, ``accumulate_param_gradients`` called by hand outside
+    ``strategy.run``: the tape sees the parameter's local copy, whose gradient goes to the
+    accumulator's copy on the same device; the accumulator reads d/dtheta log p = x - theta."""
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        model = _line(0.5)
+    trace, _ = gentf.generate(model, (), choicemap({"x": 2.0}), seed=0)
+    gentf.accumulate_param_gradients(trace)
+    assert float(gentf.get_param_grad(model, "theta")) == pytest.approx(1.5, rel=1e-12)
+    with strategy.scope():
+        gentf.accumulate_param_gradients(trace, scale=2.0)
+    assert float(gentf.get_param_grad(model, "theta")) == pytest.approx(4.5, rel=1e-12)

@@ -15,18 +15,26 @@ _accumulators = {}  # var.ref() -> accumulator Variable
 def register_accumulator(var):
     """Create (once) and return the gradient accumulator of ``var``, on ``var``'s device.
 
-    Under a ``tf.distribute`` strategy scope it is a sync-on-read Variable with SUM aggregation
-    (as Keras metrics): inside a replica, ``accumulate_param_gradients`` adds to that replica's
-    copy; read outside a replica (``ParamUpdate.apply``), it is the all-reduced sum over the
-    replicas' copies, so data-parallel accumulation equals single-device accumulation."""
+    For a parameter made in a ``tf.distribute`` strategy's scope (a mirrored Variable) it is a
+    sync-on-read Variable with SUM aggregation (as Keras metrics), one copy per replica: inside a
+    replica, ``accumulate_param_gradients`` adds to that replica's copy; read outside the replicas
+    (``ParamUpdate.apply``) it is the all-reduced sum of the copies, so data-parallel accumulation
+    equals single-device accumulation. Outside the replicas a gradient tape sees the parameter's
+    local copies, not the mirrored Variable: each copy maps to the accumulator's copy on its
+    device, so a gradient accumulated there is counted once in the sum too."""
     acc = _accumulators.get(var.ref())
     if acc is None:
         name = var.name.split(":")[0] + "_grad"
+        strategy = getattr(var, "distribute_strategy", None)
         with tf.init_scope():
-            if tf.distribute.has_strategy():
-                acc = tf.Variable(tf.zeros(var.shape, var.dtype), trainable=False, name=name,
-                                  synchronization=tf.VariableSynchronization.ON_READ,
-                                  aggregation=tf.VariableAggregation.SUM)
+            if strategy is not None:
+                with strategy.scope():
+                    acc = tf.Variable(tf.zeros(var.shape, var.dtype), trainable=False, name=name,
+                                      synchronization=tf.VariableSynchronization.ON_READ,
+                                      aggregation=tf.VariableAggregation.SUM)
+                for copy, acc_copy in zip(strategy.experimental_local_results(var),
+                                          strategy.experimental_local_results(acc)):
+                    _accumulators[copy.ref()] = acc_copy
             else:
                 with tf.device(var.device):
                     acc = tf.Variable(tf.zeros(var.shape, var.dtype), trainable=False, name=name)
