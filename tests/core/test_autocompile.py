@@ -140,3 +140,19 @@ def test_a_bug_while_tracing_is_raised_not_taken_for_a_dynamic_model():
     with pytest.raises(KeyError, match="only shows while tracing"):
         gentf.simulate(broken, (1.0,))
     assert gentf.explain_compile(broken) is None
+
+
+def test_programs_are_keyed_by_the_generator():
+    # a program traced under the batched generator (importance sampling's eager loop) is not
+    # reused by a later call under the native one, which gets its own (eager, then compiled)
+    from gentf.core.seeds import vectorizable_randomness
+
+    @gen
+    def m():
+        normal(0.0, 1.0) @ "x"
+
+    seed = tf.constant([3, 4])
+    with vectorizable_randomness():
+        batched = [float(gentf.simulate(m, (), seed=seed)["x"]) for _ in range(2)]  # eager, compiled
+    native = [float(gentf.simulate(m, (), seed=seed)["x"]) for _ in range(3)]
+    assert batched[0] == batched[1] and native[0] == native[1] == native[2] and batched[0] != native[0]

@@ -36,7 +36,7 @@ from . import domain
 from .dtypes import default_float
 from .errors import GentfError
 from .nest import decode, encode
-from .seeds import xla_randomness
+from .seeds import randomness_mode, xla_randomness
 
 _log = logging.getLogger("gentf")
 _auto_compile = True
@@ -97,7 +97,7 @@ def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0)
     state = _state(owner)
     if state.reason is not None:
         return fallback()
-    full = (key, domain.mode(), default_float())  # settings read while tracing are structure too
+    full = (key, domain.mode(), default_float(), randomness_mode())  # settings read while tracing are structure
     if compile_after and full not in state.seen:
         state.seen.add(full)
         return fallback()

@@ -153,6 +153,12 @@ _FOLD, _SPLIT, _DRAW = 0, 1, 2  # domain tags (second counter word): the three u
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 
 
+def randomness_mode():
+    """Which generator draws now (True: the batchable Threefry one); part of the key of every
+    compiled program (``core.compile.run``), as a program traces one generator's ops."""
+    return _vectorizable
+
+
 @contextlib.contextmanager
 def vectorizable_randomness(on=True):
     """Within: seeds and standard noise come from the batchable Threefry generator."""
