@@ -76,12 +76,14 @@ class ScoreBatches:
         return all(a.shape.is_fully_defined() and a.shape.rank >= r and a.shape[:a.shape.rank - r] == value.shape
                    for a, r in zip(args, ranks))
 
-    def add(self, path, dist, args, value):
-        """A ``Pending`` score for the choice ``value ~ dist(args)`` at ``path``."""
+    def add(self, path, dist, args, value, baseline=None):
+        """A ``Pending`` score ``log p`` for the choice ``value ~ dist(args)`` at ``path``; with
+        a ``baseline`` (the choice's previous score: ``update``, ``regenerate``) the pair of
+        ``Pending``s ``(log p, log p - baseline)``."""
         key = (dist,) + tuple((tuple(t.shape), t.dtype) for t in (*args, value))
-        slot = Pending()
-        self.groups.setdefault(key, []).append((path, args, value, slot))
-        return slot
+        slot, diff = Pending(), None if baseline is None else Pending()
+        self.groups.setdefault(key, []).append((path, args, value, slot, baseline, diff))
+        return slot if diff is None else (slot, diff)
 
     def settle(self, pending_checks):
         """Compute every pending score (adding the argument checks to ``pending_checks``)."""
@@ -93,9 +95,11 @@ class ScoreBatches:
 def _score_group(dist, members, pending_checks):
     paths = [m[0] for m in members]
     if len(members) == 1:
-        path, args, value, slot = members[0]
+        path, args, value, slot, baseline, diff = members[0]
         dist.validate(args, path, pending_checks)
         slot.value = dist.logpdf(value, *args)
+        if diff is not None:
+            diff.value = slot.value - tf.cast(baseline, slot.value.dtype)
         return
     args = [stack(a) for a in zip(*(m[1] for m in members))]
     values = stack([m[2] for m in members])
@@ -106,9 +110,16 @@ def _score_group(dist, members, pending_checks):
     ok = dist.in_support(values, *args)
     if ok is not None:
         lp = tf.where(ok, lp, tf.constant(-np.inf, lp.dtype))
-    lp = tf.reshape(lp, [len(members), -1])
-    for (_, _, _, slot), score in zip(members, tf.unstack(tf.reduce_sum(lp, axis=1))):
-        slot.value = score
+    scores = tf.reduce_sum(tf.reshape(lp, [len(members), -1]), axis=1)
+    for member, score in zip(members, tf.unstack(scores)):
+        member[3].value = score
+    baselines = [m[4] for m in members]
+    if any(b is not None for b in baselines):  # log p - baseline, one subtraction for the group
+        zero = tf.zeros([], scores.dtype)
+        diffs = scores - tf.stack([zero if b is None else tf.cast(b, scores.dtype) for b in baselines])
+        for member, d in zip(members, tf.unstack(diffs)):
+            if member[5] is not None:
+                member[5].value = d
 
 
 def stack(tensors):

@@ -119,6 +119,8 @@ class Handler:
         self.weights = []
         self.pending = set()
         self.domain_checks = []  # graph mode: (condition, message), asserted once per body
+        self.batches = None if tf.executing_eagerly() else ScoreBatches()  # graphs: batched scores
+        self.prefix = ()  # the address of this body's call in the outermost body (for messages)
 
     def current_fn(self):
         return self.fn_stack[-1]
@@ -147,10 +149,28 @@ class Handler:
         return trace.retval
 
     def validate(self, path, dist, args):
-        dist.validate(args, path, self.domain_checks)
+        if self.batches is None:  # else when the choice is scored (same assertion, batched)
+            dist.validate(args, path, self.domain_checks)
+
+    def logpdf(self, path, dist, args, value, baseline=None):
+        """``log p(value; args)`` of the choice at ``path`` (with a ``baseline``, the pair
+        ``(log p, log p - baseline)``): pending in a batch (graphs, ``batched_scores``) or
+        computed now; the arguments are validated with it in a graph."""
+        if self.batches is not None and ScoreBatches.batchable(dist, args, value):
+            return self.batches.add(self.prefix + path, dist, args, value, baseline)
+        if self.batches is not None:
+            dist.validate(args, self.prefix + path, self.domain_checks)
+        score = dist.logpdf(value, *args)
+        return score if baseline is None else (score, score - baseline)
 
     def settle(self):
         """Compute the scores left pending (``batched_scores``); before ``score``/``weight``."""
+        if self.batches is None:
+            return
+        self.batches.settle(self.domain_checks)
+        self.scores = [done(t) for t in self.scores]
+        self.weights = [done(t) for t in self.weights]
+        _settle_records(self.records)
 
     def splice(self, gen_fn, args):
         """Run another @gen function's body in this address space."""
@@ -185,17 +205,11 @@ class GenerateHandler(Handler):
         super().__init__(gen_fn, seeds)
         self.constraints = constraints
         self.require_all = require_all
-        self.batches = None if tf.executing_eagerly() else ScoreBatches()  # graphs: batched scores
         self.nested = caller is not None  # a body called from a traced body: its caller's batches
-        self.prefix = ()  # the address of this body's call in the outermost body (for messages)
         if self.nested:
             caller, at = caller
             self.batches, self.domain_checks = caller.batches, caller.domain_checks
             self.prefix = caller.prefix + at
-
-    def validate(self, path, dist, args):
-        if self.batches is None:  # else when the choice is scored (same assertion, batched)
-            super().validate(path, dist, args)  # (eager: no prefix, the call's own error names it)
 
     def choice(self, path, dist, args):
         constrained = self.constraints.has_value(path)
@@ -207,23 +221,14 @@ class GenerateHandler(Handler):
             value = dist.sample(self.seeds(), *args)
             if _samples_constant[0]:
                 value = tf.stop_gradient(value)
-        if self.batches is not None and ScoreBatches.batchable(dist, args, value):
-            score = self.batches.add(self.prefix + path, dist, args, value)
-        else:
-            if self.batches is not None:
-                super().validate(self.prefix + path, dist, args)
-            score = dist.logpdf(value, *args)
+        score = self.logpdf(path, dist, args, value)
         if constrained:
             self.weights.append(score)
         return value, score
 
     def settle(self):
-        if self.batches is None or self.nested:  # eager, or the outermost body settles
-            return
-        self.batches.settle(self.domain_checks)
-        self.scores = [done(t) for t in self.scores]
-        self.weights = [done(t) for t in self.weights]
-        _settle_records(self.records)
+        if not self.nested:  # the outermost body settles its nested calls' scores too
+            super().settle()
 
     def score(self):
         return Total(self.scores, (), total) if self.nested else super().score()
@@ -266,9 +271,13 @@ class UpdateHandler(Handler):
             value = prev.value
         else:
             value = dist.sample(self.seeds(), *args)
-            return value, dist.logpdf(value, *args)
-        score = dist.logpdf(value, *args)
-        self.weights.append(score - prev.score if prev is not None else score)
+            return value, self.logpdf(path, dist, args, value)
+        if prev is None:
+            score = self.logpdf(path, dist, args, value)
+            self.weights.append(score)
+            return value, score
+        score, diff = self.logpdf(path, dist, args, value, baseline=prev.score)
+        self.weights.append(diff)
         return value, score
 
     def call(self, path, gen_fn, args):
@@ -309,11 +318,11 @@ class RegenerateHandler(Handler):
     def choice(self, path, dist, args):
         prev = self.prev.get(path)
         if isinstance(prev, ChoiceRecord) and path not in self.selection:
-            score = dist.logpdf(prev.value, *args)
-            self.weights.append(score - prev.score)
+            score, diff = self.logpdf(path, dist, args, prev.value, baseline=prev.score)
+            self.weights.append(diff)
             return prev.value, score
         value = dist.sample(self.seeds(), *args)
-        return value, dist.logpdf(value, *args)
+        return value, self.logpdf(path, dist, args, value)
 
     def call(self, path, gen_fn, args):
         prev = self.prev.get(path)
