@@ -136,3 +136,29 @@ def test_a_failing_member_of_a_nested_call_is_named():
     fn = tf.function(lambda *a: gentf.generate(per_call, a, obs, seed=0)[1], autograph=False)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"categorical at address \(5, \\'y\\'\)"):
         fn(probs, mus)
+
+
+def test_update_and_regenerate_weights_equal_per_choice_weights():
+    """``update``/``regenerate`` rescore kept choices in batches inside a graph: weights, scores
+    and record scores equal eager per-choice scoring (float64, so to 1e-12)."""
+    probs, mus, sds = inputs()
+    obs = observations()
+    gentf.set_auto_compile(False)
+    try:
+        trace, _ = gentf.generate(per_choice, (probs, mus, sds), obs, seed=0)
+        new_args = (probs[::-1].copy(), mus + 0.5, sds * 1.5)
+        diffs = (gentf.UnknownChange,) * 3
+        change = choicemap({("z", 3): 0.25})
+        eager_u = gentf.update(trace, new_args, diffs, change, seed=1)
+        eager_r = gentf.regenerate(trace, new_args, diffs, gentf.select(("z", 5)), seed=1)
+    finally:
+        gentf.set_auto_compile(True)
+    graph_u = tf.function(lambda: gentf.update(trace, new_args, diffs, change, seed=1), autograph=False)()
+    graph_r = tf.function(lambda: gentf.regenerate(trace, new_args, diffs, gentf.select(("z", 5)), seed=1),
+                          autograph=False)()
+    for g, e in ((graph_u, eager_u), (graph_r, eager_r)):
+        np.testing.assert_allclose(g[1], e[1], rtol=1e-12)  # weight
+        np.testing.assert_allclose(g[0].score, e[0].score, rtol=1e-12)
+        for addr in (("y", 0), ("z", 3), ("z", 5), ("z", N - 1)):
+            np.testing.assert_allclose(g[0].records[addr].score, e[0].records[addr].score, rtol=1e-12)
+            np.testing.assert_allclose(g[0][addr], e[0][addr], rtol=1e-12)
