@@ -37,8 +37,11 @@ def run_compiled(owner, key, build, inputs, jit_compile):
     return compiled.run(owner, key, build, inputs, fallback=lambda: None, jit_compile=jit_compile)
 
 
-def vectorize(fn, seeds):
-    """``[fn(s) for s in seeds]`` stacked along a new leading axis, via ``tf.vectorized_map``.
+def vectorize(fn, seeds, members=None):
+    """``[fn(s) for s in seeds]`` stacked along a new leading axis, via ``tf.vectorized_map``;
+    with ``members`` (a batch of traces, or any nest whose leaves have a leading batch axis),
+    ``[fn(s, members[i]) for i, s in enumerate(seeds)]``: each call sees its member, whose
+    shared leaves (below) are not copied.
     ``fn`` returns a nest (traces included); each leaf gains a leading batch axis, except that
     a trace at the top of the nest stores the leaves that do not depend on the seed (arguments,
     observed values) once, listed in its ``shared`` (as Gen.jl's traces share such objects;
@@ -48,19 +51,34 @@ def vectorize(fn, seeds):
     distributions without a noise-based sampler still loop, correctly. Domain-check failures
     recorded in the body (``core.domain``) leave it as one more output."""
     box = []
+    every = tf.nest.flatten(members) if members is not None else []
+    shared_at = getattr(members, "shared", frozenset())
+    per_member = [x for k, x in enumerate(every) if k not in shared_at]
 
-    def flat(seed):
+    def flat(elems):
+        seed, own = elems
         with domain.collecting() as failures:
-            out = fn(seed)
+            if members is None:
+                out = fn(seed)
+            else:
+                it = iter(own)
+                member = tf.nest.pack_sequence_as(members, [x if k in shared_at else next(it)
+                                                            for k, x in enumerate(every)])
+                out = fn(seed, member.with_shared(frozenset()) if shared_at else member)
         leaves = tf.nest.flatten(out)
-        box.append((out, leaves, _varying(leaves, seed), tf.compat.v1.get_default_graph()))
-        return [tf.identity(t) for t in leaves] + [domain.combined(failures)]
+        position = {id(x): j for j, x in enumerate(own)}
+        passed = [position.get(id(t)) for t in leaves]  # a member's leaf returned unchanged
+        box.append((out, leaves, _varying(leaves, [seed] + list(own)), tf.compat.v1.get_default_graph(),
+                    passed))
+        return [tf.identity(t) for t, j in zip(leaves, passed) if j is None] + [domain.combined(failures)]
 
     first = domain.num_checks()
     with vectorizable_randomness():
-        batched = tf.vectorized_map(flat, seeds, fallback_to_while_loop=True)
-    domain.settle(tf.reduce_max(batched[-1]), first)
-    out, leaves, varies, graph = box[-1]
+        converted = tf.vectorized_map(flat, (seeds, per_member), fallback_to_while_loop=True)
+    domain.settle(tf.reduce_max(converted[-1]), first)
+    out, leaves, varies, graph, passed = box[-1]
+    it = iter(converted)  # unchanged members' leaves are the inputs themselves, not converted
+    batched = [next(it) if j is None else per_member[j] for j in passed]
     items = out if isinstance(out, tuple) else (out,)
     result, k = [], 0
     for item in items:
@@ -77,10 +95,30 @@ def vectorize(fn, seeds):
     return tuple(result) if isinstance(out, tuple) else result[0]
 
 
-def _varying(tensors, source):
-    """For each tensor: does its value depend on ``source`` (or on a stateful op, which may
-    differ per particle)? A walk over the data inputs of the graph."""
-    memo = {source.op: True}
+def loop_map(fn, elems, parallel_iterations=32):
+    """Inside a graph: ``fn`` applied to every slice ``elems[i]`` along the leading axis, its output
+    nest (traces included) stacked along a new leading axis. ``fn`` is traced ONCE as a concrete
+    function and looped by ``tf.map_fn`` (for bodies with side effects, which ``vectorize``
+    cannot batch: gradient accumulation). ``parallel_iterations=1`` makes side effects run in
+    order, hence bitwise reproducible."""
+    box = []
+
+    def flat(x):
+        out = fn(x)
+        box.append(out)
+        return [tf.identity(t) for t in tf.nest.flatten(out)]
+    specs = tf.nest.map_structure(lambda x: tf.TensorSpec(x.shape[1:], x.dtype), elems)
+    body = tf.function(flat, autograph=False).get_concrete_function(specs)
+    out_specs = [tf.TensorSpec(o.shape, o.dtype) for o in body.outputs]
+    leaves = tf.map_fn(body, elems, fn_output_signature=out_specs,
+                       parallel_iterations=parallel_iterations)
+    return tf.nest.pack_sequence_as(box[-1], leaves)
+
+
+def _varying(tensors, sources):
+    """For each tensor: does its value depend on one of ``sources`` (or on a stateful op, which
+    may differ per particle)? A walk over the data inputs of the graph."""
+    memo = {source.op: True for source in sources}
 
     def varies(op):
         stack = [op]

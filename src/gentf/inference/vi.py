@@ -39,8 +39,7 @@ from ..core.gfi import accumulate_param_gradients, assess, get_choices, simulate
 from ..core.seeds import as_seed, split_seed
 from ..learning.checkpoint import Loop, program_graph
 from ..modeling.params import register_accumulator
-from ._compile import static_key, unpack
-from .particle_filter import loop_map
+from ._compile import loop_map, static_key, unpack
 
 
 def _simulate_q(var_model, var_args, seeds):
