@@ -183,7 +183,9 @@ def importance_paths(model, args, observations, num_samples, seed, jit_compile):
         n = len(indices)
         if isinstance(out, tuple):
             traces, log_w = out
-            groups.append(PathGroup(dict(prefix), indices, particle(traces, tf.range(n)), log_w[:n]))
+            if size > n:  # drop the padding
+                traces, log_w = particle(traces, tf.range(n)), log_w[:n]
+            groups.append(PathGroup(dict(prefix), indices, traces, log_w))
             continue
         values = out.numpy()[:n]
         for value in np.unique(values):
