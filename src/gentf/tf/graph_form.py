@@ -57,6 +57,7 @@ class GraphTFFunction(EagerTFFunction):
         with graph.as_default():
             self._reset_op = tf.group(*[a.assign(tf.zeros_like(a)) for a in self._graph_accumulators.values()])
         self._program = tf.function(self._imported, autograph=False, reduce_retracing=True)
+        self._backward_def = None  # built at the first inline gradient (``_backward``)
         super().__init__(self._program, variables=[self._mirrors[p.ref()] for p in params])
 
     def __repr__(self):
@@ -121,8 +122,8 @@ class GraphTFFunction(EagerTFFunction):
     def _call(self, args):
         """Eagerly (or when the graph uses a variable's handle): the cached ``tf.function`` of
         the imported graph. Inside a graph being traced: the graph's ops imported inline, under
-        a custom gradient computed by ``tf.gradients`` over the imported ops (tapes do not see
-        ops that ``import_graph_def`` creates; a function-call op instead would need a
+        a custom gradient that imports the graph's backward pass (``_backward``; tapes do not
+        see ops that ``import_graph_def`` creates, and a function-call op instead would need a
         forward/backward function pair per call site, slow to optimise for many calls)."""
         self._check_context()
         xs = self._check_args(args)
@@ -131,18 +132,33 @@ class GraphTFFunction(EagerTFFunction):
         names = sorted(set(self._reads.values()))
         reads = [tf.convert_to_tensor(self._view.mirrors[name]) for name in names]
 
-        def forward(inputs):
-            return self._import(inputs[:len(xs)], dict(zip(names, inputs[len(xs):])))
-
         @tf.custom_gradient
         def imported(*inputs):
-            def grad(dy):  # over a fresh import: tf.gradients walks every op downstream of its xs
-                fresh = [tf.identity(t) for t in inputs]
-                floats = [t for t in fresh if t.dtype.is_floating]
-                grads = iter(tf.gradients(forward(fresh), floats, grad_ys=dy, unconnected_gradients="zero"))
-                return [next(grads) if t.dtype.is_floating else None for t in fresh]
-            return forward(inputs), grad
+            def grad(dy):
+                graph_def, feeds, outputs = self._backward(names)
+                grads = iter(tf.graph_util.import_graph_def(
+                    graph_def, input_map=dict(zip(feeds, [*inputs, dy])), return_elements=outputs,
+                    name="graph_form_grad"))
+                return [next(grads) if t.dtype.is_floating else None for t in inputs]
+            return self._import(inputs[:len(xs)], dict(zip(names, inputs[len(xs):]))), grad
         return imported(*xs, *reads)
+
+    def _backward(self, names):
+        """The backward pass as a ``GraphDef``, built once: placeholders for the arguments, the
+        variable reads (``names``) and the output's cotangent ``dy``; outputs ``dy^T dy/dz`` for
+        each float input ``z`` (``tf.gradients`` in a private graph over an import of the
+        forward graph). Returns ``(graph_def, feed names, output names)``."""
+        if self._backward_def is None:
+            with tf.Graph().as_default() as graph:
+                inputs = [tf.compat.v1.placeholder(ph.dtype, ph.shape) for ph in self._inputs]
+                inputs += [tf.compat.v1.placeholder(self._view.mirrors[n].dtype, self._view.mirrors[n].shape)
+                           for n in names]
+                y = self._import(inputs[:len(self._inputs)], dict(zip(names, inputs[len(self._inputs):])))
+                dy = tf.compat.v1.placeholder(y.dtype, y.shape)
+                floats = [t for t in inputs if t.dtype.is_floating]
+                grads = tf.gradients(y, floats, grad_ys=dy, unconnected_gradients="zero")
+            self._backward_def = (graph.as_graph_def(), [t.name for t in inputs + [dy]], [g.name for g in grads])
+        return self._backward_def
 
     def _imported(self, *xs):
         """The output for arguments ``xs`` (the body of the cached ``tf.function``)."""
