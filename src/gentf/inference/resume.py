@@ -1,5 +1,5 @@
-"""Checkpoints and TensorBoard summaries of the inference loops: ``run_chain`` / ``mcmc`` and the
-particle filter (``black_box_vi`` and ``SVI`` use ``learning.checkpoint``'s ``LoopState`` as is).
+"""Checkpoints and TensorBoard summaries of the inference loops: ``run_chain`` / ``mcmc``, ``nuts`` and
+the particle filter (``black_box_vi`` and ``SVI`` use ``learning.checkpoint``'s ``LoopState`` as is).
 
 Traces in a checkpoint. A trace (a batch of particles, a choice map of samples) is a nest whose
 tensors are its components and whose static structure (addresses, distributions, generative
@@ -27,11 +27,14 @@ since the last save (as ``tf.estimator``'s ``save_checkpoints_secs``: a TF check
 milliseconds, a compiled step tens of microseconds), and after the last, ``ChainState`` is
 saved: the step counter, the base seed, and a ``NestSnapshot`` of the current trace, the samples so
 far and the acceptance flags. Resuming restores them and runs the remaining segments; a kernel's
-own adaptation state is the kernel's (``nuts`` adapts inside its own call and is not a
-``run_chain`` kernel). Summaries, at the step that ends each segment: ``acceptance_rate`` (the
-segment's mean of the kernel's acceptance flags, 1 for kernels that report none), ``log_joint``
-(the trace's score) and ``step_size`` when the kernel object has a ``step_size`` attribute; and
-once, the graph of the compiled segment.
+own adaptation state is the kernel's. ``nuts`` (which adapts inside its own call and is not a
+``run_chain`` kernel) runs the same segment loop (``drive_segments``) on its own segments and saves
+a ``NutsState``: ``ChainState``'s contents plus the position and TFP's kernel results (the
+adaptation state), the segment counter and the chain's settings (``inference/nuts.py``).
+Summaries, at the step that ends each segment: ``acceptance_rate`` (the segment's mean of the
+kernel's acceptance flags, 1 for kernels that report none), ``log_joint`` (the trace's score) and
+``step_size`` when the kernel object has a ``step_size`` attribute; and once, the graph of the
+compiled segment.
 gentf has no multi-chain entry point, so no R-hat is written: compute it from stacked chains
 with ``gentf.rhat`` (``inference.diagnostics``).
 
@@ -144,9 +147,9 @@ class ChainState(LoopState):
 
     NAME = "gentf_chain"
 
-    def __init__(self, trace, seed):
-        self.start, self.restored = trace, None
-        snapshot = NestSnapshot(self._saved, self._put, trace, "run_chain")
+    def __init__(self, trace, seed, where="run_chain"):
+        self.start, self.restored, self.where = trace, None, where
+        snapshot = NestSnapshot(self._saved, self._put, trace, where)
         super().__init__({"chain": snapshot}, seed)
         self.trace, self.samples, self.accepted = trace, [], []
 
@@ -163,7 +166,7 @@ class ChainState(LoopState):
     def extend(self, trace, samples, accepted):
         """One segment's results: the last trace, its stacked samples and acceptance flags."""
         if not isinstance(samples, ChoiceMap):
-            raise CheckpointError("run_chain: a chain whose trace structure changes from step to step "
+            raise CheckpointError(f"{self.where}: a chain whose trace structure changes from step to step "
                                   "(trans-dimensional moves) cannot be checkpointed or segmented")
         self.trace = trace
         self.samples.append(samples)
@@ -186,12 +189,85 @@ class ChainState(LoopState):
     def after_restore(self, path):
         trace, samples, accepted = self.restored
         if static_key(trace)[0] != static_key(self.start)[0]:
-            raise CheckpointError(f"run_chain: checkpoint {path!r} holds a trace of another structure than "
+            raise CheckpointError(f"{self.where}: checkpoint {path!r} holds a trace of another structure than "
                                   f"the starting trace (addresses, shapes or arguments differ)")
         if int(accepted.shape[0]) != int(self.epoch.numpy()):
-            raise CheckpointError(f"run_chain: checkpoint {path!r} is inconsistent: step {int(self.epoch.numpy())} "
-                                  f"but {int(accepted.shape[0])} samples")
+            raise CheckpointError(f"{self.where}: checkpoint {path!r} is inconsistent: step "
+                                  f"{int(self.epoch.numpy())} but {int(accepted.shape[0])} samples")
         self.trace, self.samples, self.accepted = trace, [samples], [accepted]
+
+
+class NutsState(ChainState):
+    """What ``nuts`` checkpoints (``inference/nuts.py``): as ``ChainState``, the base seed, the last
+    trace and the kept draws so far (a choice map of the selected choices, ``empty`` when none)
+    with their acceptance flags; ``epoch``: the steps done, warm-up included; ``segments``: the
+    segments done (segment ``k``'s seed is row ``k`` of ``split_seed(seed, k + 1)``); a
+    ``NestSnapshot`` of the chain's position (the unconstrained vector) and of TFP's kernel
+    results flattened by ``tf.nest`` (NUTS's and the dual-averaging state: step size, error sum,
+    averaged log step size, adaptation step counter); and ``config``, the settings that shape the
+    chain, which must match when restoring."""
+
+    NAME = "gentf_nuts"
+
+    def __init__(self, trace, seed, empty, position, kernel_results, config, names):
+        super().__init__(trace, seed, where="nuts")
+        self.empty, self.names = empty, names
+        self.position, self.kernel_results = position, list(kernel_results)
+        self.template = (position, self.kernel_results)
+        self.objects["kernel"] = NestSnapshot(lambda: (self.position, self.kernel_results), self._put_kernel,
+                                              self.template, "nuts")
+        self.segments = tf.Variable(0, dtype=tf.int64, trainable=False, name="segments")
+        self.wanted = np.asarray(config, np.float64)
+        self.config = tf.Variable(self.wanted, trainable=False, name="config")
+        self.done, self.segment, self.restored_kernel = 0, 0, None
+
+    def _checkpoint_children(self):
+        return dict(super()._checkpoint_children(), segments=self.segments, config=self.config)
+
+    def _saved(self):
+        return self.result() if self.samples else (self.trace, self.empty, tf.zeros([0], tf.bool))
+
+    def _put_kernel(self, value):
+        self.restored_kernel = value
+
+    def advance(self, end, trace, position, kernel_results, samples=None, accepted=None):
+        """One segment ended at step ``end``; ``samples``/``accepted``: its kept draws (None in warm-up)."""
+        self.done, self.segment = end, self.segment + 1
+        self.trace, self.position, self.kernel_results = trace, position, list(kernel_results)
+        if samples is not None:
+            self.extend(trace, samples, accepted)
+
+    def save(self, manager):
+        """Checkpoint now (counters, then the snapshots of the chain and of the kernel)."""
+        if self.samples:
+            _, samples, accepted = self.result()
+            self.samples, self.accepted = [samples], [accepted]  # concatenated once per save
+        self.epoch.assign(self.done)
+        self.segments.assign(self.segment)
+        self.config.assign(self.wanted)
+        manager.save(checkpoint_number=self.done)
+
+    def after_restore(self, path):
+        got = self.config.numpy()
+        if got.shape != self.wanted.shape or not np.array_equal(got, self.wanted):
+            diff = ", ".join(f"{n}={g:g} (not {w:g})" for n, g, w in zip(self.names, got, self.wanted) if g != w)
+            raise CheckpointError(f"nuts: checkpoint {path!r} was made with other settings: {diff}")
+        trace, samples, accepted = self.restored
+        if static_key(trace)[0] != static_key(self.start)[0]:
+            raise CheckpointError(f"nuts: checkpoint {path!r} holds a trace of another structure than the "
+                                  "starting trace (addresses, shapes or arguments differ)")
+        position, kernel_results = self.restored_kernel
+        saved, wanted = tf.nest.flatten((position, kernel_results)), tf.nest.flatten(self.template)
+        if (static_key(samples)[0] != static_key(self.empty)[0] or len(saved) != len(wanted)
+                or any(tf.convert_to_tensor(a).shape != tf.convert_to_tensor(b).shape for a, b in zip(saved, wanted))):
+            raise CheckpointError(f"nuts: checkpoint {path!r} holds a chain of other selected choices or shapes")
+        done, num_warmup = int(self.epoch.numpy()), int(self.wanted[0])
+        if int(accepted.shape[0]) != max(0, done - num_warmup):
+            raise CheckpointError(f"nuts: checkpoint {path!r} is inconsistent: step {done} but "
+                                  f"{int(accepted.shape[0])} kept draws")
+        self.trace, self.position, self.kernel_results = trace, position, list(kernel_results)
+        self.samples, self.accepted = ([samples], [accepted]) if done > num_warmup else ([], [])
+        self.done, self.segment = done, int(self.segments.numpy())
 
 
 def _empty_samples(trace):
@@ -206,9 +282,7 @@ def run_segments(segment, kernel, trace, num_steps, seed, checkpoint, checkpoint
                  summary, summary_every, progress):
     """``run_chain`` with checkpoints and/or summaries: ``segment(trace, seeds)`` runs ``len(seeds)``
     steps and returns ``(trace, stacked samples, accepted)`` (module docstring)."""
-    if checkpoint_every < 1 or summary_every < 1:
-        raise ValueError(f"run_chain: checkpoint_every and summary_every must be >= 1, got "
-                         f"{checkpoint_every}, {summary_every}")
+    check_every("run_chain", checkpoint_every, summary_every)
     state = ChainState(trace, as_seed(seed))
     manager = manager_for(checkpoint, state, "run_chain")
     restore(manager, state, None if seed is None else as_seed(seed).numpy(), "run_chain")
@@ -217,36 +291,62 @@ def run_segments(segment, kernel, trace, num_steps, seed, checkpoint, checkpoint
         raise CheckpointError(f"run_chain: the checkpoint {manager.latest_checkpoint!r} is at step {done}, "
                               f"past num_steps={num_steps}")
     summaries = Summaries(summary, where="run_chain") if summary is not None else None
-    length = min([checkpoint_every] * (manager is not None) + [summary_every] * (summaries is not None))
+    length = segment_length(manager, summaries, checkpoint_every, summary_every)
     seeds = split_seed(state.seed, num_steps)  # row i: step i's seed, whatever num_steps
     step_size = getattr(kernel, "step_size", None)
-    bar = tqdm(total=num_steps, initial=done, disable=not progress, desc="run_chain")
+
+    def run(done):
+        end = min(done + length, num_steps)
+        out = segment(state.trace, seeds[done:end])
+        state.extend(*out)
+        graph = lambda: program_graph(kernel, ("run_chain", static_key(state.trace)[0], end - done), None)
+        return end, out[2], graph, dict(log_joint=out[0].get_score(),
+                                        step_size=None if step_size is None else float(step_size))
+
+    drive_segments("run_chain", run, done, num_steps, lambda: state.save(manager), manager is not None,
+                   checkpoint_every, checkpoint_secs, summaries, progress)
+    return state.result()
+
+
+def check_every(where, checkpoint_every, summary_every):
+    if checkpoint_every < 1 or summary_every < 1:
+        raise ValueError(f"{where}: checkpoint_every and summary_every must be >= 1, got "
+                         f"{checkpoint_every}, {summary_every}")
+
+
+def segment_length(manager, summaries, checkpoint_every, summary_every):
+    """Steps per segment: the least of ``checkpoint_every`` / ``summary_every`` that apply."""
+    return min([checkpoint_every] * (manager is not None) + [summary_every] * (summaries is not None))
+
+
+def drive_segments(where, run, done, total, save, saving, checkpoint_every, checkpoint_secs, summaries, progress):
+    """The segment loop of ``run_chain`` and ``nuts`` from step ``done`` to ``total``:
+    ``run(done)`` runs one segment and returns ``(end, accepted, graph, scalars)``; then the
+    summaries at step ``end`` (``acceptance_rate`` = mean of ``accepted``, the ``scalars``, the
+    graph once), the progress bar, and ``save()`` after a segment that crosses a multiple of
+    ``checkpoint_every`` when ``checkpoint_secs`` have passed since the last save, and after the last."""
+    bar = tqdm(total=total, initial=done, disable=not progress, desc=where)
     saved = time.monotonic()
     try:
-        while done < num_steps:
-            end = min(done + length, num_steps)
-            out = segment(state.trace, seeds[done:end])
-            state.extend(*out)
+        while done < total:
+            end, accepted, graph, scalars = run(done)
             if summaries is not None or progress:
-                rate = float(np.mean(out[2].numpy()))
+                rate = float(np.mean(np.asarray(accepted))) if np.size(accepted) else 1.0
             if summaries is not None:
-                summaries.write_graph(lambda: program_graph(
-                    kernel, ("run_chain", static_key(state.trace)[0], end - done), None), end)
-                summaries.scalars(end, acceptance_rate=rate, log_joint=out[0].get_score(),
-                                  step_size=None if step_size is None else float(step_size))
+                summaries.write_graph(graph, end)
+                summaries.scalars(end, acceptance_rate=rate, **scalars)
             if progress:
                 bar.update(end - done)
                 bar.set_postfix(acceptance=f"{rate:.3f}", refresh=False)
-            if manager is not None and (end == num_steps or (end // checkpoint_every > done // checkpoint_every
-                                                             and time.monotonic() - saved >= checkpoint_secs)):
-                state.save(manager)
+            if saving and (end == total or (end // checkpoint_every > done // checkpoint_every
+                                            and time.monotonic() - saved >= checkpoint_secs)):
+                save()
                 saved = time.monotonic()
             done = end
     finally:
         bar.close()
         if summaries is not None:
             summaries.writer.flush()
-    return state.result()
 
 
 class ParticleFilterCheckpoint(Checkpointable):

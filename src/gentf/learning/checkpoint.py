@@ -1,5 +1,5 @@
 """Checkpoints and TensorBoard summaries of gentf's loops: ``train``, ``black_box_vi`` /
-``black_box_vimco``, ``SVI.run`` / ``svi`` and ``run_chain`` / ``mcmc`` (one mechanism for all).
+``black_box_vimco``, ``SVI.run`` / ``svi``, ``run_chain`` / ``mcmc`` and ``nuts`` (one mechanism for all).
 
 Checkpoints (Keras ``BackupAndRestore``): a loop given ``checkpoint=manager_or_directory,
 checkpoint_every=N`` saves, every N iterations (epochs, VI iterations, chain steps) and after the
