@@ -28,10 +28,15 @@ def _normalize_key(key, addr):
 
 def to_path(addr):
     """The tuple path of an address: ``"a" -> ("a",)``, ``("a", 1) -> ("a", 1)``."""
-    if isinstance(addr, tuple):
+    kind = type(addr)
+    if kind is tuple:
         if not addr:
             raise AddressError("the empty tuple is not an address")
+        if all(type(k) is str or type(k) is int for k in addr):  # already a path (bool is not int)
+            return addr
         return tuple(_normalize_key(k, addr) for k in addr)
+    if kind is str or kind is int:
+        return (addr,)
     return (_normalize_key(addr, addr),)
 
 
