@@ -18,11 +18,13 @@ Variants:
   (c) a hand-written TF loop: a ``tf.function`` step doing the same gradient ascent and
       evaluation;
   (d) a hand-written numpy loop (the analytic gradient ``xs^T (onehot(ys) - probs)``).
-Every loop draws its batches with the same ``BatchLoader`` (numpy) per iteration. Times are
-wall-clock, including tracing (reported separately as the first iteration); ratios are per
-iteration against (c) and (d).
+Every loop draws its batches with the same ``BatchLoader`` (numpy) per iteration. Each loop is
+built and run for one iteration first (tracing, reported apart); then ``--rounds`` rounds run
+every variant in turn for its share of the iterations, so variants compared in one round saw
+the same machine load (this machine is shared): ms/iter is the median over rounds, and each
+ratio the median over rounds of the ratio to (c) or (d) in the same round.
 
-    python bench/seed_tutorial.py [--iters 10000] [--iters-per-choice 200] [--skip-per-choice]
+    python bench/seed_tutorial.py [--iters 10000] [--iters-per-choice 200] [--rounds 5] [--skip-per-choice]
 """
 import argparse
 import os
@@ -104,78 +106,89 @@ def accuracy(predict, data):
     return float(np.mean(np.argmax(probs, axis=1) == data[3][:len(probs)]))
 
 
-def run_gentf(data, form, per_choice, iters, step, exercise=False):
-    f, spec, predict = (graph_softmax_single if exercise else graph_softmax if form == "graph" else eager_softmax)()
-    model = make_exercise_models(f) if exercise else (per_choice_model if per_choice else vectorized_model)(f)
-    loader = BatchLoader(data[0], data[1], seed=0)
+class GentfLoop:
+    """gentf ``train`` on one variant; ``run(k)`` trains ``k`` more iterations (one ``train``
+    call of ``k`` epochs: the cached epoch program is reused across calls)."""
 
-    def data_generator():
-        xs, ys = loader.next_batch(BATCH)
-        if exercise:
-            return (xs,), choicemap({(i, "y"): int(y) for i, y in enumerate(ys)})
-        if per_choice:
-            return (xs,), choicemap({("y", i): int(y) for i, y in enumerate(ys)})
-        return (xs,), choicemap({"ys": ys})
-    stamps = []
-    start = time.perf_counter()
-    scores = train(model, data_generator, ParamUpdate(FixedStepGradientDescent(step), spec), num_epoch=iters,
-                   seed=0, progress=False,
-                   callback=lambda e, s: stamps.append(time.perf_counter()) if e == 0 else None)
-    total = time.perf_counter() - start
-    return total, stamps[0] - start, accuracy(predict, data), scores[-1]
+    def __init__(self, data, form, per_choice, step, exercise=False):
+        self.f, spec, self.predict = (graph_softmax_single if exercise else graph_softmax if form == "graph"
+                                      else eager_softmax)()
+        self.model = make_exercise_models(self.f) if exercise else (
+            per_choice_model if per_choice else vectorized_model)(self.f)
+        self.update = ParamUpdate(FixedStepGradientDescent(step), spec)
+        loader = BatchLoader(data[0], data[1], seed=0)
 
+        def data_generator():
+            xs, ys = loader.next_batch(BATCH)
+            if exercise:
+                return (xs,), choicemap({(i, "y"): int(y) for i, y in enumerate(ys)})
+            if per_choice:
+                return (xs,), choicemap({("y", i): int(y) for i, y in enumerate(ys)})
+            return (xs,), choicemap({"ys": ys})
+        self.data_generator, self.calls = data_generator, 0
 
-def run_tf_loop(data, iters, step):
-    W = tf.Variable(np.zeros((D, K), np.float64))
-    b = tf.Variable(np.zeros(K, np.float64))
-
-    def loglik(xs, ys):
-        logp = tf.nn.log_softmax(tf.matmul(xs, W) + b, axis=1)
-        return tf.reduce_sum(tf.gather(logp, ys, axis=1, batch_dims=1))
-
-    @tf.function
-    def iteration(xs, ys, exs, eys):
-        with tf.GradientTape() as tape:
-            ll = loglik(xs, ys)
-        gW, gb = tape.gradient(ll, [W, b])
-        W.assign_add(step * gW)
-        b.assign_add(step * gb)
-        return loglik(exs, eys)
-    loader = BatchLoader(data[0], data[1], seed=0)
-    start = time.perf_counter()
-    for i in range(iters):
-        xs, ys = loader.next_batch(BATCH)
-        exs, eys = loader.next_batch(BATCH)
-        score = iteration(xs, ys, exs, eys)
-        if i == 0:
-            first = time.perf_counter() - start
-    score = float(score)
-    total = time.perf_counter() - start
-    predict = lambda x: (x @ W.numpy() + b.numpy())
-    return total, first, accuracy(predict, data), score
+    def run(self, k):
+        self.calls += 1
+        train(self.model, self.data_generator, self.update, num_epoch=k, seed=self.calls, progress=False)
 
 
-def run_numpy_loop(data, iters, step):
-    W, b = np.zeros((D, K)), np.zeros(K)
+class TFLoop:
+    """The same maths as a hand-written ``tf.function`` step (gradient ascent, then evaluation)."""
 
-    def probs_of(xs):
-        logits = xs @ W + b
+    def __init__(self, data, step):
+        self.W = W = tf.Variable(np.zeros((D, K), np.float64))
+        self.b = b = tf.Variable(np.zeros(K, np.float64))
+
+        def loglik(xs, ys):
+            logp = tf.nn.log_softmax(tf.matmul(xs, W) + b, axis=1)
+            return tf.reduce_sum(tf.gather(logp, ys, axis=1, batch_dims=1))
+
+        @tf.function
+        def iteration(xs, ys, exs, eys):
+            with tf.GradientTape() as tape:
+                ll = loglik(xs, ys)
+            gW, gb = tape.gradient(ll, [W, b])
+            W.assign_add(step * gW)
+            b.assign_add(step * gb)
+            return loglik(exs, eys)
+        self.iteration, self.loader = iteration, BatchLoader(data[0], data[1], seed=0)
+        self.predict = lambda x: x @ self.W.numpy() + self.b.numpy()
+
+    def run(self, k):
+        for _ in range(k):
+            xs, ys = self.loader.next_batch(BATCH)
+            exs, eys = self.loader.next_batch(BATCH)
+            score = self.iteration(xs, ys, exs, eys)
+        float(score)
+
+
+class NumpyLoop:
+    """The analytic gradient ``xs^T (onehot(ys) - probs)`` in numpy."""
+
+    def __init__(self, data, step):
+        self.W, self.b, self.step = np.zeros((D, K)), np.zeros(K), step
+        self.loader, self.eye = BatchLoader(data[0], data[1], seed=0), np.eye(K)
+        self.predict = lambda x: x @ self.W + self.b
+
+    def probs(self, xs):
+        logits = xs @ self.W + self.b
         e = np.exp(logits - logits.max(1, keepdims=True))
         return e / e.sum(1, keepdims=True)
-    loader = BatchLoader(data[0], data[1], seed=0)
-    eye = np.eye(K)
+
+    def run(self, k):
+        for _ in range(k):
+            xs, ys = self.loader.next_batch(BATCH)
+            g = self.eye[ys] - self.probs(xs)               # d log p / d logits
+            self.W += self.step * (xs.T @ g)
+            self.b += self.step * g.sum(0)
+            exs, eys = self.loader.next_batch(BATCH)
+            np.sum(np.log(self.probs(exs)[np.arange(BATCH), eys]))
+
+
+def timed(fn):
     start = time.perf_counter()
-    for i in range(iters):
-        xs, ys = loader.next_batch(BATCH)
-        g = eye[ys] - probs_of(xs)               # d log p / d logits
-        W += step * (xs.T @ g)
-        b += step * g.sum(0)
-        exs, eys = loader.next_batch(BATCH)
-        score = np.sum(np.log(probs_of(exs)[np.arange(BATCH), eys]))
-        if i == 0:
-            first = time.perf_counter() - start
-    total = time.perf_counter() - start
-    return total, first, accuracy(lambda x: x @ W + b, data), score
+    fn()
+    return time.perf_counter() - start
 
 
 def main(argv=None):
@@ -183,41 +196,49 @@ def main(argv=None):
     parser.add_argument("--iters", type=int, default=10000)
     parser.add_argument("--iters-per-choice", type=int, default=200)
     parser.add_argument("--iters-exercise", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-per-choice", action="store_true")
     parser.add_argument("--step", type=float, default=1e-5)
     args = parser.parse_args(argv)
     data = synthetic_mnist()
     print(f"synthetic MNIST-shaped data: train {data[0].shape}, test {data[2].shape}; batch {BATCH}; "
-          f"FixedStepGradientDescent({args.step}); each iteration = 1 step + 1 evaluation batch")
-    rows = []
-    runs = [("(d) numpy loop", lambda: run_numpy_loop(data, args.iters, args.step), args.iters),
-            ("(c) hand-written TF loop", lambda: run_tf_loop(data, args.iters, args.step), args.iters)]
+          f"FixedStepGradientDescent({args.step}); each iteration = 1 step + 1 evaluation batch; "
+          f"{args.rounds} rounds, each running every variant in turn")
+    variants = [("(d) numpy loop", lambda: NumpyLoop(data, args.step), args.iters),
+                ("(c) hand-written TF loop", lambda: TFLoop(data, args.step), args.iters)]
     for form in ("graph", "eager"):
-        runs.append((f"(b) gentf train, vectorised, {form} form",
-                     lambda form=form: run_gentf(data, form, False, args.iters, args.step), args.iters))
+        variants.append((f"(b) gentf train, vectorised, {form} form",
+                         lambda form=form: GentfLoop(data, form, False, args.step), args.iters))
     if not args.skip_per_choice:
         for form in ("graph", "eager"):
-            runs.append((f"(a) gentf train, per-choice, {form} form",
-                         lambda form=form: run_gentf(data, form, True, args.iters_per_choice, args.step),
-                         args.iters_per_choice))
-        runs.append(("(e) gentf train, exercise, graph form",
-                     lambda: run_gentf(data, "graph", True, args.iters_exercise, args.step, exercise=True),
-                     args.iters_exercise))
-    for name, fn, iters in runs:
-        total, first, acc, score = fn()
-        rows.append((name, iters, total, first, acc, float(score)))
-        print(f"  done: {name}: {total:.2f} s", flush=True)
-    per_it = {name: (total - first) / max(iters - 1, 1) for name, iters, total, first, *_ in rows}
-    c, d = per_it["(c) hand-written TF loop"], per_it["(d) numpy loop"]
+            variants.append((f"(a) gentf train, per-choice, {form} form",
+                             lambda form=form: GentfLoop(data, form, True, args.step), args.iters_per_choice))
+        variants.append(("(e) gentf train, exercise, graph form",
+                         lambda: GentfLoop(data, "graph", True, args.step, exercise=True), args.iters_exercise))
+    loops, first = {}, {}
+    for name, make, _ in variants:  # construction and the first iteration (tracing), once
+        first[name] = timed(lambda: loops.setdefault(name, make()).run(1))
+        print(f"  ready: {name}: first iteration {first[name]:.2f} s", flush=True)
+    per_it = {name: [] for name, _, _ in variants}
+    for _ in range(args.rounds):
+        for name, _, iters in variants:
+            k = max(1, (iters - 1) // args.rounds)
+            per_it[name].append(timed(lambda: loops[name].run(k)) / k)
+    hand, numpy_ = per_it["(c) hand-written TF loop"], per_it["(d) numpy loop"]
     print()
-    print(f"{'variant':42} {'iters':>6} {'total s':>8} {'1st it s':>8} {'ms/iter':>8} {'vs (c)':>7} {'vs (d)':>7} "
-          f"{'10k-iter s':>10} {'test acc':>8}")
-    for name, iters, total, first, acc, score in rows:
-        ms = 1e3 * per_it[name]
-        print(f"{name:42} {iters:6d} {total:8.2f} {first:8.2f} {ms:8.3f} {per_it[name] / c:7.2f} "
-              f"{per_it[name] / d:7.2f} {first + 9999 * per_it[name]:10.1f} {acc:8.3f}")
-    print("ms/iter excludes the first iteration (tracing); '10k-iter s' extrapolates to 10,000 iterations "
-          "(Gen.jl + GenTF in the seed: 25.6 s).")
+    print(f"{'variant':42} {'ms/iter':>8} {'vs (c)':>7} {'vs (d)':>7} {'1st it s':>8} {'10k-iter s':>10} {'test acc':>8}")
+    rows = []
+    for name, _, _ in variants:
+        ms = 1e3 * float(np.median(per_it[name]))
+        vs_c = float(np.median(np.array(per_it[name]) / np.array(hand)))  # per round: same load
+        vs_d = float(np.median(np.array(per_it[name]) / np.array(numpy_)))
+        acc = accuracy(loops[name].predict, data)
+        rows.append((name, ms, vs_c, vs_d, first[name], acc))
+        print(f"{name:42} {ms:8.3f} {vs_c:7.2f} {vs_d:7.2f} {first[name]:8.2f} "
+              f"{first[name] + 9.999 * ms:10.1f} {acc:8.3f}")
+    print("ms/iter: median over rounds; ratios: median over rounds of the ratio to the loop run in the same "
+          "round; '1st it s' is construction plus the first iteration (tracing); '10k-iter s' extrapolates to "
+          "10,000 iterations (Gen.jl + GenTF in the seed: 25.6 s).")
     return rows
 
 
