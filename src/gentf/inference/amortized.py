@@ -57,7 +57,7 @@ from ..core.seeds import SeedStream, as_seed, fold_in
 from ..learning.checkpoint import Loop
 from ..modeling.distributions import Normal
 from ..modeling.dsl import GenFunction
-from ..modeling.handlers import GenerateHandler, coerce
+from ..modeling.handlers import GenerateHandler, coerce, total
 from ..modeling.trace import CallRecord, ChoiceRecord
 from .vi import _accumulate_reparam, _vimco_baselines
 
@@ -104,12 +104,9 @@ class _Terms:
 
     @staticmethod
     def total(terms, like):
-        """Sum of ``terms`` (float64 when any is), zeros shaped like ``like`` when empty."""
-        if not terms:
-            return tf.zeros_like(like)
-        if any(t.dtype == tf.float64 for t in terms):
-            terms = [tf.cast(t, tf.float64) for t in terms]
-        return tf.add_n(terms)
+        """Sum of ``terms`` (``handlers.total``: float64 when any is), zeros shaped like ``like``
+        when empty."""
+        return total(terms) if terms else tf.zeros_like(like)
 
 
 class _Pointwise(GenerateHandler):

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from ..core.address import show
 from ..core.domain import validating
+from ..core.dtypes import default_float
 
 
 # Distributions scored elementwise: the number of event axes of each argument (value: none).
@@ -37,20 +38,40 @@ class Pending:
         self.value = None
 
 
+def total(terms, dtype=None):
+    """Sum of scalar log-density terms, promoted to the widest float dtype among them; an empty
+    sum is a zero of ``dtype`` (default: the default float, ``core.dtypes``). In a graph, terms
+    that are constant zeros (the score of a deterministic call, e.g. a ``TFFunction``) add no op."""
+    if not terms:
+        return tf.zeros([], dtype or default_float())
+    wide = any(t.dtype == tf.float64 for t in terms)
+    kept = [t for t in terms if not _constant_zero(t)] or terms[:1]
+    if wide:
+        kept = [tf.cast(t, tf.float64) for t in kept]
+    return tf.add_n(kept) if len(kept) > 1 else kept[0]
+
+
+def _constant_zero(term):
+    if not tf.is_symbolic_tensor(term) or term.op.type != "Const":
+        return False
+    value = tf.get_static_value(term)
+    return value is not None and not np.any(value)
+
+
 class Total:
-    """A sum of score terms some of which are pending; ``value`` once they are computed (the
-    sum in the widest float dtype among ``dtype_of``'s terms, as ``handlers.total``)."""
+    """A sum of score terms some of which are pending; ``value`` once they are computed:
+    ``total`` of the terms, an empty sum in float64 when one of ``dtype_of``'s terms is."""
 
-    __slots__ = ("terms", "dtype_of", "total", "_value")
+    __slots__ = ("terms", "dtype_of", "_value")
 
-    def __init__(self, terms, dtype_of, total):
-        self.terms, self.dtype_of, self.total, self._value = terms, dtype_of, total, None
+    def __init__(self, terms, dtype_of):
+        self.terms, self.dtype_of, self._value = terms, dtype_of, None
 
     @property
     def value(self):
         if self._value is None:
             float64 = any(done(t).dtype == tf.float64 for t in self.dtype_of)
-            self._value = self.total([done(t) for t in self.terms], tf.float64 if float64 else None)
+            self._value = total([done(t) for t in self.terms], tf.float64 if float64 else None)
         return self._value
 
 

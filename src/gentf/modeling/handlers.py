@@ -12,34 +12,13 @@ from ..core.address import show, subselection_at
 from ..core.argdiffs import NoChange, UnknownChange
 from ..core.choicemap import ChoiceMap
 from ..core.domain import assert_all, check, guard, is_rejecting, validating
-from ..core.dtypes import default_float
 from ..core.errors import (ConstraintMismatchError, DuplicateAddressError, MissingChoiceError,
                            UnvisitedConstraintError)
 from ..core.gfi import unvisited_dropped
 from ..core.nest import is_tensor_like
-from .batched_scores import ScoreBatches, Total, done
+from .batched_scores import ScoreBatches, Total, done, total
 from .distribution import Distribution
 from .trace import CallRecord, ChoiceRecord, DynamicTrace
-
-
-def total(terms, dtype=None):
-    """Sum of scalar log-density terms, promoted to the widest float dtype among them; an empty
-    sum is a zero of ``dtype`` (default: the default float, ``core.dtypes``). In a graph, terms
-    that are constant zeros (the score of a deterministic call, e.g. a ``TFFunction``) add no op."""
-    if not terms:
-        return tf.zeros([], dtype or default_float())
-    wide = any(t.dtype == tf.float64 for t in terms)
-    kept = [t for t in terms if not _constant_zero(t)] or terms[:1]
-    if wide:
-        kept = [tf.cast(t, tf.float64) for t in kept]
-    return tf.add_n(kept) if len(kept) > 1 else kept[0]
-
-
-def _constant_zero(term):
-    if not tf.is_symbolic_tensor(term) or term.op.type != "Const":
-        return False
-    value = tf.get_static_value(term)
-    return value is not None and not np.any(value)
 
 
 def coerce(value, dist, args, path, like=None, checks=None):
@@ -231,10 +210,10 @@ class GenerateHandler(Handler):
             super().settle()
 
     def score(self):
-        return Total(self.scores, (), total) if self.nested else super().score()
+        return Total(self.scores, ()) if self.nested else super().score()
 
     def weight(self):
-        return Total(self.weights, self.scores, total) if self.nested else super().weight()
+        return Total(self.weights, self.scores) if self.nested else super().weight()
 
     def call(self, path, gen_fn, args):
         sub = constraints_below(self.constraints, path, gen_fn)
