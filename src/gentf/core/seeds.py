@@ -44,12 +44,19 @@ class _HostSeeds:
 
     def __call__(self):
         self.count += 1
-        z = (self.key + self.count * 0x9E3779B97F4A7C15) & _MASK64
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-        z ^= z >> 31
+        z = int(splitmix64(self.key, np.array([self.count], np.uint64))[0])
         halves = [(z >> 32) & 0xFFFFFFFF, z & 0xFFFFFFFF]
         return tf.constant([h - (1 << 32) if h >= 1 << 31 else h for h in halves], tf.int32)
+
+
+def splitmix64(key, positions):
+    """SplitMix64 (Steele et al. 2014): the values of the stream ``key`` (an int) at
+    ``positions`` (a uint64 array), as a uint64 array."""
+    with np.errstate(over="ignore"):  # arithmetic modulo 2^64
+        z = np.uint64(key & _MASK64) + positions * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
 
 
 _host = _HostSeeds(int.from_bytes(os.urandom(8), "little"))
