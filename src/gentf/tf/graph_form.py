@@ -57,6 +57,7 @@ class GraphTFFunction(EagerTFFunction):
         with graph.as_default():
             self._reset_op = tf.group(*[a.assign(tf.zeros_like(a)) for a in self._graph_accumulators.values()])
         self._program = tf.function(self._imported, autograph=False, reduce_retracing=True)
+        self._read_names = sorted(set(self._reads.values()))  # the variables read, one input each
         self._backward_def = None  # built at the first inline gradient (``_backward``)
         super().__init__(self._program, variables=[self._mirrors[p.ref()] for p in params])
 
@@ -129,31 +130,30 @@ class GraphTFFunction(EagerTFFunction):
         xs = self._check_args(args)
         if tf.executing_eagerly() or self._handles:
             return self._program(*xs)
-        names = sorted(set(self._reads.values()))
-        reads = [tf.convert_to_tensor(self._view.mirrors[name]) for name in names]
 
         @tf.custom_gradient
         def imported(*inputs):
             def grad(dy):
-                graph_def, feeds, outputs = self._backward(names)
+                graph_def, feeds, outputs = self._backward()
                 grads = iter(tf.graph_util.import_graph_def(
                     graph_def, input_map=dict(zip(feeds, [*inputs, dy])), return_elements=outputs,
                     name="graph_form_grad"))
                 return [next(grads) if t.dtype.is_floating else None for t in inputs]
-            return self._import(inputs[:len(xs)], dict(zip(names, inputs[len(xs):]))), grad
-        return imported(*xs, *reads)
+            return self._import(inputs[:len(xs)], inputs[len(xs):]), grad
+        return imported(*xs, *self._read_mirrors())
 
-    def _backward(self, names):
+    def _backward(self):
         """The backward pass as a ``GraphDef``, built once: placeholders for the arguments, the
-        variable reads (``names``) and the output's cotangent ``dy``; outputs ``dy^T dy/dz`` for
-        each float input ``z`` (``tf.gradients`` in a private graph over an import of the
-        forward graph). Returns ``(graph_def, feed names, output names)``."""
+        variable reads (``_read_names``) and the output's cotangent ``dy``; outputs
+        ``dy^T dy/dz`` for each float input ``z`` (``tf.gradients`` in a private graph over an
+        import of the forward graph). Returns ``(graph_def, feed names, output names)``."""
         if self._backward_def is None:
             with tf.Graph().as_default() as graph:
-                inputs = [tf.compat.v1.placeholder(ph.dtype, ph.shape) for ph in self._inputs]
-                inputs += [tf.compat.v1.placeholder(self._view.mirrors[n].dtype, self._view.mirrors[n].shape)
-                           for n in names]
-                y = self._import(inputs[:len(self._inputs)], dict(zip(names, inputs[len(self._inputs):])))
+                mirrors = [self._view.mirrors[n] for n in self._read_names]
+                xs = [tf.compat.v1.placeholder(ph.dtype, ph.shape) for ph in self._inputs]
+                reads = [tf.compat.v1.placeholder(m.dtype, m.shape) for m in mirrors]
+                inputs = xs + reads
+                y = self._import(xs, reads)
                 dy = tf.compat.v1.placeholder(y.dtype, y.shape)
                 floats = [t for t in inputs if t.dtype.is_floating]
                 grads = tf.gradients(y, floats, grad_ys=dy, unconnected_gradients="zero")
@@ -162,16 +162,20 @@ class GraphTFFunction(EagerTFFunction):
 
     def _imported(self, *xs):
         """The output for arguments ``xs`` (the body of the cached ``tf.function``)."""
-        names = set(self._reads.values())
-        return self._import(xs, {name: tf.convert_to_tensor(self._view.mirrors[name]) for name in names})
+        return self._import(xs, self._read_mirrors())
+
+    def _read_mirrors(self):
+        """Reads of the mirrors of the variables the graph reads, in ``_read_names`` order."""
+        return [tf.convert_to_tensor(self._view.mirrors[name]) for name in self._read_names]
 
     def _import(self, xs, reads):
         """The graph's ops imported into the calling graph: the placeholders fed ``xs``, the
-        variable reads fed ``reads`` (variable name -> tensor), other variable uses the
+        variable reads fed ``reads`` (values in ``_read_names`` order), other variable uses the
         mirrors' handles."""
         feeds = {ph.name: x for ph, x in zip(self._inputs, xs)}
+        values = dict(zip(self._read_names, reads))
         for node, var in self._reads.items():
-            feeds[node + ":0"] = reads[var]
+            feeds[node + ":0"] = values[var]
         for node, var in self._handles.items():  # other uses of a variable: its handle
             mirror = self._view.mirrors[var]
             tf.compat.v1.get_default_graph().watch_variable(mirror)  # tapes see the access
