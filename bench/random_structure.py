@@ -22,6 +22,7 @@ import argparse
 import math
 import os
 import statistics
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -30,34 +31,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import gentf  # noqa: E402
-from gentf import bernoulli, gamma, gen, normal, splice, uniform  # noqa: E402
 from gentf.core.seeds import as_seed, split_seed, vectorizable_randomness  # noqa: E402
 
-
-@gen
-def line_model(xs):
-    slope = normal(0.0, 1.0) @ "slope"
-    intercept = normal(0.0, 2.0) @ "intercept"
-    return lambda x: slope * x + intercept
-
-
-@gen
-def sine_model(xs):
-    phase = uniform(0.0, 2 * math.pi) @ "phase"
-    period = gamma(5.0, 1.0) @ "period"
-    amplitude = gamma(1.0, 1.0) @ "amplitude"
-    return lambda x: amplitude * tf.sin(2 * math.pi * x / period + phase)
-
-
-@gen
-def combined_model(xs):
-    if bernoulli(0.5) @ "is_line":
-        f = splice(line_model, xs)
-    else:
-        f = splice(sine_model, xs)
-    noise = gamma(1.0, 1.0) @ "noise"
-    for i, x in enumerate(xs):
-        normal(f(x), noise) @ ("y", i)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from intro_to_modeling import combined_model  # noqa: E402  (Gen.jl's tutorial model)
 
 
 XS = [-5.0 + 10.0 * i / 19 for i in range(20)]

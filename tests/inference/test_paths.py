@@ -13,45 +13,23 @@ standard error enters the tolerance by the delta method. Five data points: three
 parameters cannot fit them exactly, so the importance weights have finite variance.
 """
 import math
+import os
+import sys
 
 import numpy as np
 import tensorflow as tf
 from scipy import integrate, stats
 
 import gentf
-from gentf import bernoulli, gamma, gen, normal, splice, uniform
+from gentf import gen, normal
 from gentf.core.seeds import as_seed, split_seed, vectorizable_randomness
 from gentf.inference.paths import PathTraces, path_owner
 from gentf.testing.stats import z_value
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples"))
+from intro_to_modeling import combined_model  # noqa: E402  (Gen.jl's tutorial model)
+
 A = 1e-4
-
-
-@gen
-def line_model(xs):
-    slope = normal(0.0, 1.0) @ "slope"
-    intercept = normal(0.0, 2.0) @ "intercept"
-    return lambda x: slope * x + intercept
-
-
-@gen
-def sine_model(xs):
-    phase = uniform(0.0, 2 * math.pi) @ "phase"
-    period = gamma(5.0, 1.0) @ "period"
-    amplitude = gamma(1.0, 1.0) @ "amplitude"
-    return lambda x: amplitude * tf.sin(2 * math.pi * x / period + phase)
-
-
-@gen
-def combined_model(xs):
-    """Gen.jl's "Introduction to Modeling" combined model."""
-    if bernoulli(0.5) @ "is_line":
-        f = splice(line_model, xs)
-    else:
-        f = splice(sine_model, xs)
-    noise = gamma(1.0, 1.0) @ "noise"
-    for i, x in enumerate(xs):
-        normal(f(x), noise) @ ("y", i)
 
 
 XS = [-2.0, -1.0, 0.0, 1.0, 2.0]
