@@ -24,18 +24,20 @@ addresses and shapes, else they are a list of choice maps.
 
 Checkpoints and TensorBoard summaries (``checkpoint=``, ``summary=``): the chain then runs in
 segments, each one call of the same compiled program, and equals the unsegmented chain bit for
-bit; see ``inference/resume.py``.
+bit; see ``inference/resume.py``. Several chains (a list of starting traces): independent chains
+whose samples come back as ``[chains, draws, ...]``, with R-hat and ESS in the summaries; see
+``inference/chains.py``.
 """
 import inspect
 
-import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from ..core.choicemap import ChoiceMap
+from ..core.errors import ArgumentError
 from ..core.seeds import as_seed, seed_scope, split_seed
 from ._compile import flat_components, same_structure, run_compiled, static_key, unpack
-from .resume import run_segments
+from .chains import ChainsState, gather, stack_choices
+from .resume import ChainState, run_segments
 
 
 def takes_seed(kernel):
@@ -65,7 +67,7 @@ def _step(kernel, trace, seed):
 
 def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile="auto", progress=True,
               checkpoint=None, checkpoint_every=10000, checkpoint_secs=60.0, summary=None,
-              summary_every=10000):
+              summary_every=10000, devices=None):
     """Apply ``kernel`` ``num_steps`` times from ``trace``. Returns ``(trace, samples, accepted)``:
 
     - ``trace``: the last trace;
@@ -76,6 +78,20 @@ def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile="au
       whose structure changes (trans-dimensional moves) cannot be stacked: its samples are then
       a list of ``num_steps`` choice maps;
     - ``accepted``: a bool vector of acceptances (all True for kernels that do not report one).
+
+    Several chains: ``trace`` a list of ``C`` starting traces (``[trace] * C`` starts them all at
+    one trace; NumPyro's ``num_chains``, but an overdispersed start, e.g. ``C`` draws of
+    ``generate``, is what R-hat assumes) runs ``C`` independent chains and returns the list of
+    their last traces, their samples in ArviZ's layout ``[C, num_steps, ...]`` (the input of
+    ``rhat``, ``ess`` and ``to_arviz(samples, chains=True)``; a list of the chains' samples when
+    they cannot be stacked) and ``accepted`` of shape ``[C, num_steps]``. Chain ``c`` is exactly
+    ``run_chain(kernel, trace[c], num_steps, seed=split_seed(seed, C)[c])``: the same compiled
+    program, called once per chain (per segment). ``devices`` (a list of device names) runs chain
+    ``c`` under ``tf.device(devices[c % len(devices)])`` as a plain graph (``jit_compile=False``:
+    an XLA program cannot reach gentf's domain-check variable on another device, so
+    ``jit_compile=True`` raises ``ArgumentError``), so its draws are those of
+    ``jit_compile=False``; the calls are dispatched in turn, which overlap on asynchronous
+    accelerators and not on CPU devices (``inference/chains.py``).
 
     ``compile=True`` runs the whole chain as one cached ``tf.function``; a kernel or model that
     cannot be traced falls back to the eager loop. ``jit_compile``: True compiles it with XLA,
@@ -88,19 +104,42 @@ def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile="au
     Step ``i`` draws from seed ``split_seed(seed, num_steps)[i]``, a function of ``(seed, i)``
     alone. ``checkpoint`` (a ``tf.train.CheckpointManager`` or a directory): restore the latest
     checkpoint, if any, and continue from its step; save the trace, the samples so far, the step
-    counter and the seed after the last step and, every ``checkpoint_every`` steps, when at least
-    ``checkpoint_secs`` seconds have passed since the last save (0: every time), so a resumed
-    chain equals the uninterrupted one bit for bit. ``summary`` (a ``tf.summary`` writer or a log
-    directory): TensorBoard scalars ``acceptance_rate``, ``log_joint`` and (when the kernel has a
-    ``step_size`` attribute) ``step_size`` every ``summary_every`` steps. Either runs the chain
-    in segments of that many steps, each one compiled call, equal bit for bit to one call
+    counter and the seed (of every chain) after the last step and, every ``checkpoint_every``
+    steps, when at least ``checkpoint_secs`` seconds have passed since the last save (0: every
+    time), so a resumed chain equals the uninterrupted one bit for bit. ``summary`` (a
+    ``tf.summary`` writer or a log directory): TensorBoard scalars ``acceptance_rate`` (over the
+    segment, and over the chains), ``log_joint`` (one chain; several: ``log_joint/chain_<c>``
+    and ``acceptance_rate/chain_<c>``) and (when the kernel has a ``step_size`` attribute)
+    ``step_size`` every ``summary_every`` steps and, with two or more chains, ``rhat/<address>``
+    and ``ess/<address>`` of the draws so far (``chains.convergence``: ``rhat`` and ``ess`` of
+    the returned samples' prefix, the largest R-hat and least ESS of a non-scalar choice;
+    addresses that never change, the observations, are left out). Either runs the chain in
+    segments of that many steps, each one compiled call, equal bit for bit to one call
     (``inference/resume.py``); ``progress`` then shows a bar per segment with the acceptance
-    rate. Raises ``CheckpointError`` for an unreadable or mismatched checkpoint."""
+    rate. Raises ``CheckpointError`` for an unreadable or mismatched checkpoint (another model,
+    seed or number of chains)."""
+    several = isinstance(trace, (list, tuple))
+    if several and not trace:
+        raise ArgumentError("run_chain: an empty list of starting traces")
+    if devices and jit_compile is True:
+        raise ArgumentError("run_chain: devices= runs the chains as plain graphs (an XLA program cannot "
+                            "reach gentf's domain-check variable on another device); use jit_compile='auto' "
+                            "or False")
+
+    def segment(c, trace, seeds, bar):
+        if not devices:
+            return _run(kernel, trace, seeds, compile, jit_compile, bar)
+        with tf.device(devices[c % len(devices)]):
+            return _run(kernel, trace, seeds, compile, False, bar)
+
     if checkpoint is not None or summary is not None:
-        return run_segments(lambda t, s: _run(kernel, t, s, compile, jit_compile, False), kernel, trace,
-                            num_steps, seed, checkpoint, checkpoint_every, checkpoint_secs, summary, summary_every,
-                            progress)
-    return _run(kernel, trace, split_seed(as_seed(seed), num_steps), compile, jit_compile, progress)
+        state = ChainsState(list(trace), as_seed(seed)) if several else ChainState(trace, as_seed(seed))
+        return run_segments(lambda c, t, s: segment(c, t, s, False), kernel, state, num_steps, seed, checkpoint,
+                            checkpoint_every, checkpoint_secs, summary, summary_every, progress)
+    if not several:
+        return segment(0, trace, split_seed(as_seed(seed), num_steps), progress)
+    seeds = split_seed(as_seed(seed), len(trace))
+    return gather([segment(c, t, split_seed(seeds[c], num_steps), progress) for c, t in enumerate(trace)])
 
 
 def _run(kernel, trace, seeds, compile, jit_compile, progress):
@@ -123,22 +162,6 @@ def _run(kernel, trace, seeds, compile, jit_compile, progress):
         samples.append(trace.get_choices())
         accepted.append(bool(acc))
     return trace, stack_choices(samples), tf.constant(accepted)
-
-
-def stack_choices(choice_maps):
-    """One ``ChoiceMap`` of values stacked along a new leading axis, when every choice map has
-    the same addresses and value shapes; else the list itself."""
-    first = dict(choice_maps[0].items()) if choice_maps else {}
-    rows = []
-    for cm in choice_maps:
-        row = dict(cm.items())
-        if row.keys() != first.keys() or any(np.shape(row[p]) != np.shape(first[p]) for p in first):
-            return list(choice_maps)
-        rows.append(row)
-    out = ChoiceMap()
-    for path in first:
-        out.set(path, tf.stack([tf.convert_to_tensor(r[path]) for r in rows]))
-    return out
 
 
 def _loop(kernel, trace, seeds, num_steps):

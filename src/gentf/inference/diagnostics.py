@@ -50,6 +50,11 @@ def ess(samples):
     return _per_address(one, samples)
 
 
+def address_name(path):
+    """A choice's address as a variable or TensorBoard tag name: ``("w", 0)`` is ``"w/0"``."""
+    return "/".join(str(k) for k in path) if isinstance(path, tuple) else str(path)
+
+
 def to_arviz(samples, chains=False):
     """An ``arviz.InferenceData`` whose posterior holds every address of ``samples`` (a choice
     map of stacked draws, a list of choice maps from an eager chain, or ``{name: array}``).
@@ -64,7 +69,6 @@ def to_arviz(samples, chains=False):
         samples = dict(samples.items())
     posterior = {}
     for key, value in samples.items():
-        name = "/".join(str(k) for k in key) if isinstance(key, tuple) else str(key)
         value = np.asarray(value)
-        posterior[name] = value if chains else value[None]
+        posterior[address_name(key)] = value if chains else value[None]
     return az.from_dict(posterior=posterior)

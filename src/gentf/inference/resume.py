@@ -34,9 +34,9 @@ adaptation state), the segment counter and the chain's settings (``inference/nut
 Summaries, at the step that ends each segment: ``acceptance_rate`` (the segment's mean of the
 kernel's acceptance flags, 1 for kernels that report none), ``log_joint`` (the trace's score) and
 ``step_size`` when the kernel object has a ``step_size`` attribute; and once, the graph of the
-compiled segment.
-gentf has no multi-chain entry point, so no R-hat is written: compute it from stacked chains
-with ``gentf.rhat`` (``inference.diagnostics``).
+compiled segment. Several chains (``run_chain`` given a list of traces, ``inference/chains.py``):
+the same segment loop runs every chain's segment in turn (``state.chains``, one ``ChainState``
+each, inside a ``chains.ChainsState``) and adds per-chain scalars and R-hat / ESS of the draws so far.
 
 Particle filters: ``ParticleFilterCheckpoint(state)`` is a trackable view of a
 ``ParticleFilterState`` (its traces, log weights, ``log_ml_est``, ancestor indices and a
@@ -172,21 +172,39 @@ class ChainState(LoopState):
         self.samples.append(samples)
         self.accepted.append(tf.convert_to_tensor(accepted))
 
+    @property
+    def chains(self):
+        """The chains this state runs (``run_segments``): itself (``chains.ChainsState``: several)."""
+        return [self]
+
     def result(self):
-        """``(trace, samples, accepted)`` as ``run_chain`` returns them."""
-        samples = ChoiceMap()
-        for path, _ in self.samples[0].items():
-            samples.set(path, tf.concat([s[path] for s in self.samples], 0))
-        return self.trace, samples, tf.concat(self.accepted, 0)
+        """``(trace, samples, accepted)`` as ``run_chain`` returns them; the segments so far are
+        concatenated (and kept so: once per call, not per segment)."""
+        if len(self.samples) > 1:
+            samples = ChoiceMap()
+            for path, _ in self.samples[0].items():
+                samples.set(path, tf.concat([s[path] for s in self.samples], 0))
+            self.samples, self.accepted = [samples], [tf.concat(self.accepted, 0)]
+        return self.trace, self.samples[0], self.accepted[0]
+
+    def scalars(self, flags):
+        """The summaries of the segment just run besides its acceptance rate: ``log_joint``."""
+        return dict(log_joint=self.trace.get_score())
+
+    def prepare(self):
+        """Before a save: the samples concatenated, the step counter set."""
+        if self.samples:
+            self.result()
+        self.epoch.assign(self.steps)
 
     def save(self, manager):
         """Checkpoint now (step counter, then the snapshot of the chain so far)."""
-        _, samples, accepted = self.result()
-        self.samples, self.accepted = [samples], [accepted]  # concatenated once per save
-        self.epoch.assign(self.steps)
+        self.prepare()
         manager.save(checkpoint_number=self.steps)
 
     def after_restore(self, path):
+        if self.restored is None:
+            raise CheckpointError(f"{self.where}: checkpoint {path!r} holds no chain")
         trace, samples, accepted = self.restored
         if static_key(trace)[0] != static_key(self.start)[0]:
             raise CheckpointError(f"{self.where}: checkpoint {path!r} holds a trace of another structure than "
@@ -240,8 +258,7 @@ class NutsState(ChainState):
     def save(self, manager):
         """Checkpoint now (counters, then the snapshots of the chain and of the kernel)."""
         if self.samples:
-            _, samples, accepted = self.result()
-            self.samples, self.accepted = [samples], [accepted]  # concatenated once per save
+            self.result()  # concatenated once per save
         self.epoch.assign(self.done)
         self.segments.assign(self.segment)
         self.config.assign(self.wanted)
@@ -278,12 +295,13 @@ def _empty_samples(trace):
     return out
 
 
-def run_segments(segment, kernel, trace, num_steps, seed, checkpoint, checkpoint_every, checkpoint_secs,
+def run_segments(segment, kernel, state, num_steps, seed, checkpoint, checkpoint_every, checkpoint_secs,
                  summary, summary_every, progress):
-    """``run_chain`` with checkpoints and/or summaries: ``segment(trace, seeds)`` runs ``len(seeds)``
-    steps and returns ``(trace, stacked samples, accepted)`` (module docstring)."""
+    """``run_chain`` with checkpoints and/or summaries (module docstring): ``state`` is a
+    ``ChainState`` or a ``chains.ChainsState`` (several chains, each a ``ChainState`` of
+    ``state.chains``); ``segment(c, trace, seeds)`` runs ``len(seeds)`` steps of chain ``c`` and
+    returns ``(trace, stacked samples, accepted)``. Returns ``state.result()``."""
     check_every("run_chain", checkpoint_every, summary_every)
-    state = ChainState(trace, as_seed(seed))
     manager = manager_for(checkpoint, state, "run_chain")
     restore(manager, state, None if seed is None else as_seed(seed).numpy(), "run_chain")
     done = int(state.epoch.numpy())
@@ -292,20 +310,27 @@ def run_segments(segment, kernel, trace, num_steps, seed, checkpoint, checkpoint
                               f"past num_steps={num_steps}")
     summaries = Summaries(summary, where="run_chain") if summary is not None else None
     length = segment_length(manager, summaries, checkpoint_every, summary_every)
-    seeds = split_seed(state.seed, num_steps)  # row i: step i's seed, whatever num_steps
+    seeds = [split_seed(chain.seed, num_steps) for chain in state.chains]  # row i: step i's seed, whatever num_steps
     step_size = getattr(kernel, "step_size", None)
 
     def run(done):
-        end = min(done + length, num_steps)
-        out = segment(state.trace, seeds[done:end])
-        state.extend(*out)
-        graph = lambda: program_graph(kernel, ("run_chain", static_key(state.trace)[0], end - done), None)
-        return end, out[2], graph, dict(log_joint=out[0].get_score(),
-                                        step_size=None if step_size is None else float(step_size))
+        end, flags = min(done + length, num_steps), []
+        for c, chain in enumerate(state.chains):
+            out = segment(c, chain.trace, seeds[c][done:end])
+            chain.extend(*out)
+            flags.append(out[2])
+        graph = lambda: program_graph(kernel, ("run_chain", static_key(state.chains[0].trace)[0], end - done), None)
+        scalars = state.scalars(flags) if summaries is not None else {}
+        return end, tf.stack(flags), graph, dict(scalars, step_size=None if step_size is None else float(step_size))
 
     drive_segments("run_chain", run, done, num_steps, lambda: state.save(manager), manager is not None,
                    checkpoint_every, checkpoint_secs, summaries, progress)
     return state.result()
+
+
+def acceptance_rate(accepted):
+    """The mean of acceptance flags (1 for none)."""
+    return float(np.mean(np.asarray(accepted))) if np.size(accepted) else 1.0
 
 
 def check_every(where, checkpoint_every, summary_every):
@@ -331,7 +356,7 @@ def drive_segments(where, run, done, total, save, saving, checkpoint_every, chec
         while done < total:
             end, accepted, graph, scalars = run(done)
             if summaries is not None or progress:
-                rate = float(np.mean(np.asarray(accepted))) if np.size(accepted) else 1.0
+                rate = acceptance_rate(accepted)
             if summaries is not None:
                 summaries.write_graph(graph, end)
                 summaries.scalars(end, acceptance_rate=rate, **scalars)
@@ -346,7 +371,7 @@ def drive_segments(where, run, done, total, save, saving, checkpoint_every, chec
     finally:
         bar.close()
         if summaries is not None:
-            summaries.writer.flush()
+            summaries.flush()
 
 
 class ParticleFilterCheckpoint(Checkpointable):
