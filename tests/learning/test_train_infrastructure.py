@@ -87,6 +87,8 @@ def test_resume_is_bit_exact(tmp_path):
     m = regression()
     part = train(m, dataset(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m), checkpoint=str(tmp_path),
                  checkpoint_every=2, **dict(kw, num_epoch=3))
+    # checkpoint_secs=60 (the default): within a minute only the last epoch is saved
+    assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".index")) == ["ckpt-3.index"]
     m = regression()  # fresh objects, fresh global seed: everything comes from the checkpoint
     gentf.seed(99)
     resumed = train(m, dataset(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m), checkpoint=str(tmp_path),
@@ -211,7 +213,8 @@ def dying(save_dir, model_checkpoint_path, *args, **kwargs):
     return real(save_dir, model_checkpoint_path, *args, **kwargs)
 cm.update_checkpoint_state_internal = dying
 m = t.regression()
-train(m, t.dataset(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m), checkpoint=sys.argv[1], checkpoint_every=1, **t.KW)
+train(m, t.dataset(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m), checkpoint=sys.argv[1], checkpoint_every=1,
+      checkpoint_secs=0, **t.KW)
 '''
 
 
