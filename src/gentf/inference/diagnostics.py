@@ -4,7 +4,10 @@ Samples follow ArviZ's layout: ``[chains, draws, ...]``. A choice map of such ar
 stacked ``run_chain`` samples of several chains) is treated address by address.
 
 - ``rhat``: split-free potential scale reduction (Gelman-Rubin) over the chains,
-  ``tfp.mcmc.potential_scale_reduction``.
+  ``tfp.mcmc.potential_scale_reduction``: for ``C`` chains of ``N`` draws, with ``W`` the mean
+  of the within-chain variances and ``B/N`` the variance of the chain means,
+  ``sigma2 = (N - 1)/N W + B/N`` and ``R = (C + 1)/C sigma2/W - (N - 1)/(C N)`` (Brooks and
+  Gelman 1998; not square-rooted, and below 1 by chance for mixed chains).
 - ``ess``: effective sample size ``N / (1 + 2 sum_k rho_k)`` pooled across chains,
   ``tfp.mcmc.effective_sample_size``; a 1-D array is one chain.
 """
