@@ -6,9 +6,10 @@ p(z | x) = N(w (x - b) / (w^2 + 1), 1 / (w^2 + 1)). Guide: q(z | x) = N(a x + c,
 which holds the exact posterior (a = w / (w^2 + 1), c = -w b / (w^2 + 1), exp(log_s)^2 = 1 / (w^2 + 1)).
 
 Tiers: exact (estimates vs hand-computed log weights; at the exact posterior ELBO = IWAE = log p(x)
-for every draw; gradients vs finite differences), statistical (score-function gradients of a
+for every draw; gradients vs finite differences; microbatches sum to the minibatch gradient; a
+run crashed mid-epoch resumes bit for bit), statistical (score-function gradients of a
 discrete guide vs the enumerated exact gradient; training reaches the closed-form MLE and
-posterior), errors (named, with the address)."""
+posterior), errors (named, with the address). ``tf.distribute``: test_svi_distribute.py."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -17,7 +18,9 @@ from scipy import stats
 import gentf
 from gentf import bernoulli, gen, normal, param
 from gentf.core.errors import AddressError, ArgumentError, MissingChoiceError, UnvisitedConstraintError
-from gentf.inference.amortized import SVI, log_weights, svi
+from gentf.core.seeds import fold_in
+from gentf.inference.amortized import SVI, svi
+from gentf.inference.amortized_bounds import log_weights
 from gentf.testing import finite_difference_gradient
 
 F64 = tf.float64
@@ -275,3 +278,103 @@ def test_iwae_tightens_with_k_towards_log_px():
         assert diff.mean() > 4.75 * diff.std(ddof=1) / np.sqrt(len(diff)), (lo, hi, diff.mean())
     assert runs[50].mean() <= target + 4.75 * runs[50].std(ddof=1) / np.sqrt(120)
     assert target - runs[50].mean() < target - runs[1].mean()
+
+
+# --- microbatches ---------------------------------------------------------------------------------
+def _grads():
+    return np.array([gentf.get_param_grad(lg_model, n).numpy() for n in MODEL_PARAMS]
+                    + [gentf.get_param_grad(lg_guide, n).numpy() for n in GUIDE_PARAMS])
+
+
+def _zero_grads():
+    for fn, names in ((lg_model, MODEL_PARAMS), (lg_guide, GUIDE_PARAMS)):
+        for name in names:
+            gentf.zero_param_grad(fn, name)
+
+
+@pytest.mark.parametrize("objective,k", [("elbo", 2), ("iwae", 3)])
+def test_microbatches_sum_to_the_minibatch_gradient(objective, k):
+    """J = 2 microbatches of a minibatch of 8: microbatch j is the half X[4j : 4j + 4] seeded by
+    fold_in(seed, j), and the accumulated gradient is that of the minibatch's per-datum mean,
+    (g_0 + g_1) / 2 where g_j is the gradient of half j's own per-datum mean (one microbatch);
+    the metrics are the halves' means averaged."""
+    set_params(1.2, 0.4, 0.3, -0.2, -0.3)
+    seed = tf.constant([3, 9], tf.int32)
+    _zero_grads()
+    both = SVI(lg_model, lg_guide, None, data_fn, objective, k, num_microbatches=2).step(X, seed)
+    got = _grads()
+    one = SVI(lg_model, lg_guide, None, data_fn, objective, k)
+    halves, metrics = [], []
+    for j in range(2):
+        _zero_grads()
+        metrics.append(one.step(X[4 * j:4 * j + 4], fold_in(seed, j)))
+        halves.append(_grads())
+    np.testing.assert_allclose(got, (halves[0] + halves[1]) / 2, rtol=1e-13, atol=1e-15)
+    for key in both:
+        np.testing.assert_allclose(both[key], (metrics[0][key] + metrics[1][key]) / 2, rtol=1e-13)
+    assert np.all(np.abs(halves[0] - halves[1]) > 1e-3)  # the halves differ: both are counted
+
+
+def test_microbatch_errors_are_named():
+    with pytest.raises(ArgumentError, match=r"leading sizes \[7\] does not split into 2 equal microbatches"):
+        SVI(lg_model, lg_guide, None, data_fn, num_microbatches=2).step(X[:7], seed=0)
+    with pytest.raises(ArgumentError, match="num_microbatches must be a positive multiple of the 1 replicas"):
+        SVI(lg_model, lg_guide, None, data_fn, num_microbatches=0)
+
+    @gen
+    def global_model(x):
+        mu = normal(tf.constant(0.0, F64), 1.0) @ "mu"
+        normal(mu * tf.ones_like(x), 1.0) @ "x"
+
+    @gen
+    def global_guide(x):
+        normal(tf.constant(0.0, F64), 1.0) @ "mu"
+    with pytest.raises(ArgumentError, match=r"2 microbatches need per-datum choices; the choice at address.*mu"):
+        SVI(global_model, global_guide, None, data_fn, num_microbatches=2).step(X, seed=0)
+
+
+# --- checkpoints mid-epoch ------------------------------------------------------------------------
+def test_a_run_crashed_mid_epoch_resumes_bit_for_bit(tmp_path):
+    """64 data in minibatches of 8, reshuffled every epoch (seeded), 3 epochs, ADAM. Run A: no
+    checkpoints. Run B: one epoch with a checkpoint; then a run to 3 epochs saving every 3 steps
+    whose program fails (an assertion in ``data_fn``, as a crash) at the first minibatch of epoch
+    1 that holds a chosen datum, minibatch 4: its last checkpoint is at step 3 of epoch 1, iterator
+    and all; then the same call with a healthy ``data_fn`` resumes there. B ends with exactly A's
+    parameters and per-epoch metrics."""
+    values = np.random.default_rng(3).normal(1.0, 2.0, 64)
+    table = tf.constant(values, F64)
+
+    def dataset():
+        return tf.data.Dataset.range(64).shuffle(64, seed=0).batch(8).map(lambda i: tf.gather(table, i))
+
+    def update():
+        set_params(0.5, 0.1, 0.2, 0.0, -0.1)
+        return gentf.ParamUpdate(gentf.ADAM(0.05, 0.9, 0.999, 1e-8), lg_model, lg_guide)
+
+    def params():
+        return [gentf.get_param(fn, n).numpy() for fn, names in ((lg_model, MODEL_PARAMS), (lg_guide, GUIDE_PARAMS))
+                for n in names]
+    run = dict(num_particles=2, seed=1, progress=False)
+    _, full = svi(lg_model, lg_guide, dataset(), update(), data_fn, num_epochs=3, **run)
+    full_params = params()
+
+    order = iter(tf.data.Dataset.range(64).shuffle(64, seed=0).batch(8).repeat(2))
+    poison = values[[next(order) for _ in range(8 + 4)][-1].numpy()[0]]  # in minibatch 4 of epoch 1
+
+    def crashing(x):
+        with tf.control_dependencies([tf.debugging.assert_none_equal(x, tf.constant(poison, F64),
+                                                                     message="simulated crash")]):
+            return data_fn(tf.identity(x))
+    svi(lg_model, lg_guide, dataset(), update(), data_fn, num_epochs=1, checkpoint=str(tmp_path), **run)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="simulated crash"):
+        svi(lg_model, lg_guide, dataset(), update(), crashing, num_epochs=3, checkpoint=str(tmp_path),
+            checkpoint_steps=3, **run)
+    latest = tf.train.latest_checkpoint(str(tmp_path))
+    assert [tf.train.load_variable(latest, f"gentf_train/{name}/.ATTRIBUTES/VARIABLE_VALUE")
+            for name in ("epoch", "data/step")] == [1, 3]
+    _, resumed = svi(lg_model, lg_guide, dataset(), update(), data_fn, num_epochs=3, checkpoint=str(tmp_path),
+                     checkpoint_steps=3, **run)
+    assert resumed == full and len({h["objective"] for h in full}) == 3
+    assert all(np.array_equal(a, b) for a, b in zip(params(), full_params))
+    with pytest.raises(ArgumentError, match="checkpoint_steps must be a positive int"):
+        svi(lg_model, lg_guide, dataset(), update(), data_fn, checkpoint_steps=0, **run)

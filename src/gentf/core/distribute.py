@@ -51,7 +51,9 @@ def replica_id(where):
 def sharded(strategy, work, items, where):
     """``sum_i work(item_i)`` (float64 scalars; ``work`` may also return None, counted as 0) with
     item ``i`` run on replica ``i mod R``, all-reduced over the replicas. Gradients that ``work``
-    accumulates stay in the replicas' accumulator copies until read outside a replica."""
+    accumulates stay in the replicas' accumulator copies until read outside a replica. ``work``
+    may instead return float64 vectors of one shape (``SVI``'s metric sums) when every replica
+    has at least one item."""
     n = strategy.num_replicas_in_sync
 
     def replica():
