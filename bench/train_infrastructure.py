@@ -14,9 +14,10 @@ And for the inference loops: ``run_chain`` of an ``mh`` kernel on a 10-observati
 10,000`` steps, one call each, the scalars after each, a checkpoint after the last and at most
 once a minute before). Target: overhead <= 5%.
 
-    python bench/train_infrastructure.py [--iters 2000] [--steps 200000] [--only train|chain]
+    python bench/train_infrastructure.py [--iters 2000] [--rounds 5] [--steps 200000] [--only train|chain]
 """
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -32,25 +33,54 @@ import gentf  # noqa: E402
 from gentf import FixedStepGradientDescent, ParamUpdate, choicemap, gen, normal, select, train  # noqa: E402
 
 
-def run(iters, data_kind, seed=0, **kwargs):
+def trainer(data_kind, iters, rounds, seed=0):
+    """``run(**kwargs)``: a ``train`` call of ``iters`` epochs of one model (traced here, once),
+    returning its wall-clock and process CPU time per epoch; the data cycle through a pool of
+    20,000 examples."""
     x, y, _, _ = synthetic_mnist()
     f, spec, _ = eager_softmax()
     model = vectorized_model(f)
     update = ParamUpdate(FixedStepGradientDescent(1e-5), spec)
-    n = 2 * iters * 100
+    n = 20000  # a pool of examples, cycled through
     idx = np.random.default_rng(seed).integers(0, len(x), size=n)
     xs, ys = x[idx], y[idx]
     if data_kind == "dataset":
-        data = tf.data.Dataset.from_tensor_slices(((xs,), {"ys": ys})).batch(100, drop_remainder=True)
+        data = tf.data.Dataset.from_tensor_slices(((xs,), {"ys": ys})).batch(100, drop_remainder=True).repeat()
     else:
-        batches = iter(range(0, n, 100))
+        batches = itertools.cycle(range(0, n, 100))
+
         def data():
             i = next(batches)
             return (xs[i:i + 100],), choicemap({"ys": ys[i:i + 100]})
     train(model, data, update, num_epoch=2, progress=False, seed=seed)  # trace
-    start = time.perf_counter()
-    train(model, data, update, num_epoch=iters - 2, seed=seed, **kwargs)
-    return (time.perf_counter() - start) / (iters - 2)
+
+    def run(**kwargs):
+        start, cpu = time.perf_counter(), time.process_time()
+        train(model, data, update, num_epoch=iters, seed=seed, **kwargs)
+        return (time.perf_counter() - start) / iters, (time.process_time() - cpu) / iters
+    return run
+
+
+def train_overheads(iters, rounds):
+    """Per-epoch times of the four ``train`` variants, interleaved in ``rounds`` rounds (a busy
+    machine slows a round's variants alike); ratios are medians of same-round ratios to (a), of
+    wall-clock time and of this process's CPU time (less sensitive to other processes)."""
+    runs = {name: trainer(kind, iters, rounds) for name, kind in
+            (("generator", "generator"), ("dataset", "dataset"), ("progress bar", "generator"),
+             ("checkpoints+summaries", "generator"))}
+    times = {name: [] for name in runs}
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as d:
+            for name, run in runs.items():
+                kwargs = dict(progress=name == "progress bar")
+                if name == "checkpoints+summaries":
+                    kwargs.update(checkpoint=os.path.join(d, "ckpt"), summary=os.path.join(d, "logs"))
+                times[name].append(run(**kwargs))
+    base = np.array(times["generator"])
+    for name, t in times.items():
+        wall, cpu = np.median(np.array(t) / base, axis=0)
+        print(f"{name:>22}: {np.median(np.array(t)[:, 0]) * 1e3:.3f} ms/epoch, {wall:.3f}x generator "
+              f"(CPU time {np.median(np.array(t)[:, 1]) * 1e3:.3f} ms/epoch, {cpu:.3f}x)")
 
 
 @gen
@@ -82,6 +112,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--iters", type=int, default=2000)
     p.add_argument("--steps", type=int, default=200000)
+    p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--only", choices=["train", "chain"])
     a = p.parse_args()
     if a.only != "train":
@@ -90,15 +121,7 @@ def main():
               f"(ratio {logged / plain:.3f}, overhead {logged / plain - 1:+.1%})")
     if a.only == "chain":
         return
-    base = run(a.iters, "generator", progress=False)
-    dataset = run(a.iters, "dataset", progress=False)
-    bar = run(a.iters, "generator", progress=True)
-    with tempfile.TemporaryDirectory() as d:
-        logged = run(a.iters, "generator", progress=False, checkpoint=os.path.join(d, "ckpt"),
-                     summary=os.path.join(d, "logs"))
-    print(f"per epoch: generator {base * 1e3:.3f} ms, dataset {dataset * 1e3:.3f} ms "
-          f"({dataset / base:.2f}x), progress bar {bar / base - 1:+.1%}, "
-          f"checkpoints+summaries {logged / base - 1:+.1%}")
+    train_overheads(a.iters, a.rounds)
 
 
 if __name__ == "__main__":
