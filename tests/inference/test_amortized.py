@@ -372,8 +372,10 @@ def test_a_run_crashed_mid_epoch_resumes_bit_for_bit(tmp_path):
     latest = tf.train.latest_checkpoint(str(tmp_path))
     assert [tf.train.load_variable(latest, f"gentf_train/{name}/.ATTRIBUTES/VARIABLE_VALUE")
             for name in ("epoch", "data/step")] == [1, 3]
+    ran = []
     _, resumed = svi(lg_model, lg_guide, dataset(), update(), data_fn, num_epochs=3, checkpoint=str(tmp_path),
-                     checkpoint_steps=3, **run)
+                     checkpoint_steps=3, callback=lambda epoch, metrics: ran.append(epoch), **run)
+    assert ran == [1, 2]  # restored: epoch 0 done, epoch 1 from its step 3 (its parameters are step 3's)
     assert resumed == full and len({h["objective"] for h in full}) == 3
     assert all(np.array_equal(a, b) for a, b in zip(params(), full_params))
     with pytest.raises(ArgumentError, match="checkpoint_steps must be a positive int"):

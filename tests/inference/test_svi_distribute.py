@@ -131,10 +131,11 @@ def test_svi_refuses_parameters_made_outside_the_strategy_scope():
             gentf.SVI(model, guide, update, _data_fn)
 
 
-def test_a_one_replica_strategy_runs_the_one_device_program():
+def test_a_one_replica_strategy_runs_the_one_device_program_and_resumes(tmp_path):
     """Built in a one-device ``MirroredStrategy``'s scope (mirrored parameters, sync-on-read
     accumulators) and run outside it (the strategy found from the parameters), SVI equals the
-    run without a strategy bit for bit."""
+    run without a strategy bit for bit; so does a run checkpointed after one epoch and resumed,
+    inside the scope, by new objects (saving every 3 steps)."""
     model, guide, update = _linear_gaussian()
     _, plain = gentf.svi(model, guide, DATA, update, _data_fn, num_particles=2, num_epochs=2, seed=3,
                          progress=False)
@@ -147,4 +148,14 @@ def test_a_one_replica_strategy_runs_the_one_device_program():
                                 progress=False)
     assert engine._strategy is strategy and engine.num_microbatches == 1
     assert history == plain
+    assert all(np.array_equal(v.numpy(), w) for v, w in zip(update.variables, want))
+    run = dict(num_particles=2, seed=3, progress=False, checkpoint=str(tmp_path), checkpoint_steps=3)
+    with strategy.scope():
+        model, guide, update = _linear_gaussian()
+        gentf.svi(model, guide, DATA, update, _data_fn, num_epochs=1, **run)
+        model, guide, update = _linear_gaussian()
+        ran = []
+        _, resumed = gentf.svi(model, guide, DATA, update, _data_fn, num_epochs=2,
+                               callback=lambda epoch, metrics: ran.append(epoch), **run)
+    assert ran == [1] and resumed == plain  # epoch 0 restored, epoch 1 run
     assert all(np.array_equal(v.numpy(), w) for v, w in zip(update.variables, want))
