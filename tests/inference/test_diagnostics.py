@@ -1,4 +1,6 @@
 """R-hat, ESS and ArviZ export on chains with known properties."""
+import logging
+
 import numpy as np
 
 import gentf
@@ -40,3 +42,11 @@ def test_choicemap_samples_and_arviz_export():
     data = to_arviz(samples, chains=True)
     assert set(data.posterior.data_vars) == {"mu", "w/0"}
     assert data.posterior["mu"].shape == (2, 500)
+
+
+def test_ess_is_quiet_about_tfps_fft_cast(caplog):
+    """TFP's autocorrelation casts its FFT's real result from complex; TF warns at every call
+    (per address and per summary of a multi-chain ``run_chain``): ``ess`` drops that warning."""
+    with caplog.at_level(logging.WARNING):
+        ess(np.random.default_rng(3).standard_normal((2, 200)))
+    assert not [r for r in caplog.records if "complex" in r.getMessage()]

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import gentf
-from gentf import gen, normal, select
+from gentf import gen, normal, select, uniform_discrete
 from gentf.core.errors import ArgumentError
 from gentf.core.seeds import as_seed, split_seed
 from gentf.inference import chain, ess, rhat, to_arviz
@@ -64,6 +64,24 @@ def test_each_chain_is_the_single_chain_of_its_seed(compile):
     assert np.array_equal(fewer[1]["w"], samples["w"][:2])  # adding chains leaves the others
     posterior = to_arviz(samples, chains=True).posterior
     assert posterior["w"].shape == (3, 12, 2) and posterior["y/2"].shape == (3, 12)
+
+
+@gen
+def jumpy():
+    k = int(uniform_discrete(1, 2) @ "k")
+    for i in range(k):
+        normal(0.0, 1.0) @ ("x", i)
+
+
+def test_trans_dimensional_chains_return_their_lists():
+    jump = lambda trace, seed: gentf.mh(trace, select("k"), seed=seed)  # noqa: E731 -- regenerates k and the x's
+    firsts = [gentf.simulate(jumpy, (), seed=c) for c in range(2)]
+    traces, samples, accepted = gentf.run_chain(jump, firsts, 8, seed=2, progress=False)
+    assert isinstance(samples, list) and [len(s) for s in samples] == [8, 8] and accepted.shape == (2, 8)
+    ks = [[int(cm["k"]) for cm in chain_samples] for chain_samples in samples]
+    assert any(len(set(k)) > 1 for k in ks)  # the chains do change dimension
+    one = gentf.run_chain(jump, firsts[1], 8, seed=split_seed(as_seed(2), 2)[1], progress=False)
+    assert [int(cm["k"]) for cm in one[1]] == ks[1] and np.array_equal(one[2], accepted[1])
 
 
 def events(logdir):

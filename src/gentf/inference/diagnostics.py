@@ -11,6 +11,8 @@ stacked ``run_chain`` samples of several chains) is treated address by address.
 - ``ess``: effective sample size ``N / (1 + 2 sum_k rho_k)`` pooled across chains,
   ``tfp.mcmc.effective_sample_size``; a 1-D array is one chain.
 """
+import logging
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -39,18 +41,33 @@ def rhat(samples):
         _draws_first(tf.cast(x, tf.float64)), independent_chain_ndims=1), samples)
 
 
+class _RealFFT(logging.Filter):
+    """Drops TF's warning that TFP's autocorrelation casts its FFT's (real) result from complex:
+    one per ``ess`` call and address, e.g. per summary of a multi-chain ``run_chain``."""
+
+    def filter(self, record):
+        return "casting an input of type complex" not in record.getMessage()
+
+
 def ess(samples):
     """Effective sample size of ``[chains, draws, ...]`` samples, or of one chain ``[draws]``.
     One chain of vector values ``w`` (shape ``[draws, d]``) is ``ess(w[None])``: a 2-D array
     is read as ``[chains, draws]``."""
-    def one(x):
-        x = tf.cast(tf.convert_to_tensor(x), tf.float64)
-        if x.shape.rank == 1:
-            return tfp.mcmc.effective_sample_size(x)
-        if x.shape[0] == 1:  # one chain: no cross-chain variance to pool
-            return tfp.mcmc.effective_sample_size(x[0])
-        return tfp.mcmc.effective_sample_size(_draws_first(x), cross_chain_dims=1)
-    return _per_address(one, samples)
+    quiet = _RealFFT()
+    tf.get_logger().addFilter(quiet)
+    try:
+        return _per_address(_ess, samples)
+    finally:
+        tf.get_logger().removeFilter(quiet)
+
+
+def _ess(x):
+    x = tf.cast(tf.convert_to_tensor(x), tf.float64)
+    if x.shape.rank == 1:
+        return tfp.mcmc.effective_sample_size(x)
+    if x.shape[0] == 1:  # one chain: no cross-chain variance to pool
+        return tfp.mcmc.effective_sample_size(x[0])
+    return tfp.mcmc.effective_sample_size(_draws_first(x), cross_chain_dims=1)
 
 
 def address_name(path):
