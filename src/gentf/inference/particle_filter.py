@@ -32,12 +32,22 @@ run) the decision is a tensor. Programs are cached per trace structure (``core.c
 second filter over the same model reuses them; a trace that grows every step (``Unfold``)
 makes every step a new program. A model whose structure depends on random values cannot be
 batched; its particles are a Python list and every operation loops eagerly.
+
+Under a ``tf.distribute`` strategy (an operation called inside ``strategy.scope()``) the
+per-particle work of initialize, step and rejuvenate is sharded: replica ``r`` of ``R`` runs
+particles ``i`` in ``[r N/R, (r+1) N/R)`` with the single-device seeds ``split_seed(seed, N)[i]``,
+on its members of the population resampled globally (``t_{a_i}``, ancestors ``a`` drawn over all
+``N`` weights), and the shards are gathered in order (``core.distribute.gather_shards``, as
+``importance_sampling``). Weights, ESS, resampling and ``log_ml_est`` are computed on the gathered
+``[N]`` log weights, so every result equals the single-device one for the same seed. ``N`` must be
+a multiple of ``R``; the sharded programs run without XLA.
 """
 import math
 
 import tensorflow as tf
 
 from ..core.choicemap import ChoiceMap, merge, tensorize
+from ..core.distribute import gather_shards, strategy_for
 from ..core.errors import GentfError
 from ..core.gfi import generate, propose, update
 from ..core.nest import is_tensor_like
@@ -83,36 +93,50 @@ class ParticleFilterState:
         return not isinstance(self._traces, list)
 
 
-def _map_particles(owner, tag, fn, particles, shared, seeds, jit_compile, ancestors=None):
+def _map_particles(owner, where, fn, particles, shared, seeds, jit_compile, ancestors=None, static=()):
     """``[fn(particle_i, shared, seed_i) for i]``, the particles first resampled to ``ancestors``
     (indices) when given. ``particles`` is None, a batched nest (every leaf with a leading
     particle axis) or a list. Batched: ONE cached compiled program (the resampling gather under
     a ``tf.cond``, so that one program serves steps with and without resampling; then
     ``vectorize``: the per-particle body batched by pfor, Threefry noise), returning a batched
-    nest, or None when the program cannot be traced. List: an eager loop, returning a list."""
+    nest, or None when the program cannot be traced; under a strategy the program shards the
+    particles among the replicas (module docstring). List: an eager loop, returning a list.
+    ``where`` names the operation (errors, cache key); ``static`` adds to the cache key."""
     if isinstance(particles, list):
         if ancestors is not None:
             particles = _gather(particles, ancestors)
         return [fn(p, shared, s) for p, s in zip(particles, tf.unstack(seeds))]
     pkey, ptensors = static_key(particles)
     skey, stensors = static_key(shared)
+    strategy, n = strategy_for((), where), seeds.shape[0]
 
     def build():
         def run(ptensors, stensors, seeds, ancestors, resample):
             sh = unpack(skey, stensors)[0]
             ps = unpack(pkey, ptensors)[0]
-            if ps is None:
-                return vectorize(lambda seed: fn(None, sh, seed), seeds)
-            leaves = tf.cond(resample, lambda: tf.nest.flatten(particle(ps, ancestors)),
-                             lambda: tf.nest.flatten(ps))
-            ps = tf.nest.pack_sequence_as(ps, leaves)
-            return vectorize(lambda seed, p: fn(p, sh, seed), seeds, ps)
+
+            def shard(lo, hi):
+                if ps is None:
+                    return vectorize(lambda seed: fn(None, sh, seed), seeds[lo:hi])
+                leaves = tf.cond(resample, lambda: tf.nest.flatten(particle(ps, ancestors[lo:hi])),
+                                 lambda: tf.nest.flatten(_members(ps, lo, hi)))
+                members = tf.nest.pack_sequence_as(ps, leaves)
+                return vectorize(lambda seed, p: fn(p, sh, seed), seeds[lo:hi], members)
+            return shard(0, n) if strategy is None else gather_shards(strategy, shard, n, where)
         return run
 
     resample = tf.constant(ancestors is not None)
-    ancestors = tf.zeros([seeds.shape[0]], tf.int64) if ancestors is None else ancestors
-    return run_compiled(owner, ("particle_filter", tag, fn.__code__, pkey, skey), build,
-                        (ptensors, stensors, seeds, ancestors, resample), jit_compile)
+    ancestors = tf.zeros([n], tf.int64) if ancestors is None else ancestors
+    return run_compiled(owner, ("particle_filter", where, static, fn.__code__, pkey, skey, n, strategy), build,
+                        (ptensors, stensors, seeds, ancestors, resample), jit_compile and strategy is None)
+
+
+def _members(batch, lo, hi):
+    """Members ``lo .. hi - 1`` of a batch of traces (shared leaves kept; a full-range slice is
+    the input itself, no copy)."""
+    shared = getattr(batch, "shared", frozenset())
+    return tf.nest.pack_sequence_as(batch, [x if k in shared else x[lo:hi]
+                                            for k, x in enumerate(tf.nest.flatten(batch))])
 
 
 def _init_one(_, shared, seed):
@@ -151,9 +175,9 @@ def initialize_particle_filter(model, args, observations, num_particles, proposa
     args, proposal_args = tuple(args), tuple(proposal_args)
     seeds = split_seed(as_seed(seed), num_particles)
     shared = (model, args, tensorize(observations, "observations"), proposal, proposal_args)
-    out = _map_particles(model, "init", _init_one, None, shared, seeds, jit_compile)
+    out = _map_particles(model, "initialize_particle_filter", _init_one, None, shared, seeds, jit_compile)
     if out is None:
-        traces, log_w = _unzip(_map_particles(model, "init", _init_one, [None] * num_particles,
+        traces, log_w = _unzip(_map_particles(model, "initialize_particle_filter", _init_one, [None] * num_particles,
                                               shared, seeds, jit_compile))
     else:
         traces, log_w = out
@@ -172,12 +196,12 @@ def particle_filter_step(state, new_args, argdiffs, observations, proposal=None,
     shared = (tuple(new_args), tuple(argdiffs), tensorize(observations, "observations"), proposal, tuple(proposal_args))
     ancestors, out = state.take_pending(), None
     if state.batched:
-        out = _map_particles(state.model, "step", _step_one, state.traces, shared, seeds, state.jit_compile,
-                             ancestors)
+        out = _map_particles(state.model, "particle_filter_step", _step_one, state.traces, shared, seeds,
+                             state.jit_compile, ancestors)
         if out is None:  # not traceable after all: continue with a list of particles
             state.traces = _unbatch(state.traces, state.num_particles)
     if out is None:
-        traces, inc, discards = _unzip(_map_particles(state.model, "step", _step_one, state.traces,
+        traces, inc, discards = _unzip(_map_particles(state.model, "particle_filter_step", _step_one, state.traces,
                                                       shared, seeds, state.jit_compile, ancestors))
         discard = next((d for d in discards if not d.is_empty()), ChoiceMap())
     else:
@@ -230,7 +254,7 @@ def maybe_resample(state, ess_threshold=None, seed=None):
 
 def _rejuvenate_one(trace, kernel, seed):
     out = apply_kernel(kernel, trace, seed)
-    return out[0] if isinstance(out, tuple) else out
+    return (out[0] if isinstance(out, tuple) else out),  # a tuple of batches (``gather_shards``)
 
 
 def rejuvenate(state, kernel, seed=None):
@@ -243,14 +267,14 @@ def rejuvenate(state, kernel, seed=None):
     seeds = split_seed(as_seed(seed), state.num_particles)
     ancestors, out = state.take_pending(), None
     if state.batched:
-        out = _map_particles(state.model, ("rejuvenate", kernel), _rejuvenate_one, state.traces,
-                             kernel, seeds, state.jit_compile, ancestors)
+        out = _map_particles(state.model, "rejuvenate", _rejuvenate_one, state.traces,
+                             kernel, seeds, state.jit_compile, ancestors, static=(kernel,))
         if out is None:
             state.traces = _unbatch(state.traces, state.num_particles)
     if out is None:
-        out = _map_particles(state.model, ("rejuvenate", kernel), _rejuvenate_one, state.traces,
-                             kernel, seeds, state.jit_compile, ancestors)
-    state.traces = out
+        out = _unzip(_map_particles(state.model, "rejuvenate", _rejuvenate_one, state.traces,
+                                    kernel, seeds, state.jit_compile, ancestors, static=(kernel,)))
+    state.traces = out[0]
 
 
 def log_ml_estimate(state):
