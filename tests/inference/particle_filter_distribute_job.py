@@ -5,7 +5,9 @@ JSON line (logical devices must be configured before TensorFlow initialises, hen
 The filter: ``test_particle_filter``'s linear-Gaussian state-space model and its ``T = 8``
 observations, ``N = 64`` particles, ``maybe_resample`` before every step (its gather runs in the
 step's program) except at ``t = 4``, where a forced resampling is followed by an ``mh``
-rejuvenation of ``x_3`` (the gather runs in the rejuvenation's program); seeds 0..7.
+rejuvenation of ``x_3`` (the gather runs in the rejuvenation's program); seeds 0..7. And the
+same model's first 3 observations filtered with ``test_particle_filter``'s locally optimal
+proposals (initial and step).
 """
 import json
 
@@ -19,7 +21,7 @@ import gentf  # noqa: E402  (after the devices are configured)
 from gentf import select  # noqa: E402
 from gentf.inference import particle_filter as pf  # noqa: E402
 from gentf.inference.mh import mh  # noqa: E402
-from test_particle_filter import YS, T, kalman, ssm  # noqa: E402
+from test_particle_filter import YS, T, init_proposal, kalman, ssm, step_proposal  # noqa: E402
 
 N, SEEDS, REJUVENATE_AT = 64, range(8), 4
 
@@ -46,6 +48,17 @@ def run(seed, n=N):
             "parents": state.parents.numpy().tolist(), "resampled": resampled, "moved": moved}
 
 
+def run_proposal(seed, steps=3):
+    state = pf.initialize_particle_filter(ssm, (1,), {("y", 0): YS[0]}, N, proposal=init_proposal,
+                                          proposal_args=(YS[0],), seed=seed)
+    for t in range(1, steps):
+        pf.maybe_resample(state, seed=(seed, 2 * t))
+        pf.particle_filter_step(state, (t + 1,), (gentf.UnknownChange,), {("y", t): YS[t]},
+                                proposal=step_proposal, proposal_args=(t, YS[t]), seed=(seed, 2 * t + 1))
+    return {"x": [pf.get_traces(state)[("x", t)].numpy().tolist() for t in range(steps)],
+            "log_w": pf.get_log_weights(state).numpy().tolist(), "log_ml": float(pf.log_ml_estimate(state))}
+
+
 shards = []  # (operation, replica, lo, hi) of every shard the filter's programs ran
 gather_shards = pf.gather_shards
 
@@ -67,9 +80,10 @@ def error(call):
         return str(e)
 
 
-results = {"single": [run(s) for s in SEEDS]}
+results = {"single": [run(s) for s in SEEDS], "single_proposal": [run_proposal(s) for s in SEEDS]}
 with STRATEGY.scope():
     results["distributed"] = [run(s) for s in SEEDS]
+    results["distributed_proposal"] = [run_proposal(s) for s in SEEDS]
     results["uneven_init"] = error(lambda: run(0, n=15))
 state = pf.initialize_particle_filter(ssm, (1,), {("y", 0): YS[0]}, 15, seed=0)  # one device: any N
 with STRATEGY.scope():

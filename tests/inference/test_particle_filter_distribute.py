@@ -5,9 +5,11 @@ of a ``MirroredStrategy`` over 2 logical CPU devices give exactly the single-dev
 before TensorFlow initialises) runs ``test_particle_filter``'s linear-Gaussian state-space model
 over its 8 observations with 64 particles, ``maybe_resample`` (ESS below N/2) before every step
 and, midway, a forced resampling followed by an ``mh`` rejuvenation, for 8 seeds, once on one
-device and once inside ``strategy.scope()``. Initialize, step and rejuvenate run particles 0..31 on replica 0 and
-32..63 on replica 1 with the single-device per-particle seeds, on the globally resampled
-population; weights, resampling and the log-ML use all 64 weights. So every particle, log
+device and once inside ``strategy.scope()``; and the first 3 observations with the locally
+optimal proposals of ``test_particle_filter`` (initial and step proposals). Initialize, step and
+rejuvenate run particles 0..31 on replica 0 and 32..63 on replica 1 with the single-device
+per-particle seeds, on the globally resampled population; weights, resampling and the log-ML use
+all 64 weights. So every particle, log
 weight, ancestor index and log-ML must be bitwise equal to the single-device ones, and the
 log-ML estimates pass ``test_particle_filter``'s Student-t test against the Kalman filter.
 """
@@ -44,6 +46,12 @@ def test_sharded_filter_equals_single_device_bitwise(result):
     # rejuvenation and resampling: particles are distinct and share ancestors
     last = result["single"][0]
     assert len(set(last["x"][-1])) > 32 and len(set(last["parents"])) < 64
+
+
+def test_sharded_filter_with_proposals_equals_single_device_bitwise(result):
+    for single, dist in zip(result["single_proposal"], result["distributed_proposal"], strict=True):
+        assert dist == single
+    assert np.std(result["single_proposal"][0]["x"][2]) > 0.1  # 64 distinct proposed states
 
 
 def test_every_operation_ran_one_half_on_each_replica(result):
