@@ -162,3 +162,52 @@ def test_update_and_regenerate_weights_equal_per_choice_weights():
         for addr in (("y", 0), ("z", 3), ("z", 5), ("z", N - 1)):
             np.testing.assert_allclose(g[0].records[addr].score, e[0].records[addr].score, rtol=1e-12)
             np.testing.assert_allclose(g[0][addr], e[0][addr], rtol=1e-12)
+
+
+def _live_ops(graph):
+    """The ops a call of ``graph`` runs: those its outputs and control outputs depend on."""
+    seen, todo = {}, [t.op for t in graph.outputs] + list(graph.control_outputs)
+    while todo:
+        op = todo.pop()
+        if op.name not in seen:
+            seen[op.name] = op
+            todo.extend([t.op for t in op.inputs] + list(op.control_inputs))
+    return list(seen.values())
+
+
+def test_members_cost_no_op_per_member_forward_or_backward():
+    """Constraints passed packed (as ``train`` passes them) and unpacked in the graph, the rows
+    ``probs[i]``, the member scores and their gradient: no op runs once per member."""
+    probs, mus, sds = inputs()
+    layout, arrays = gentf.core.choicemap.pack(observations())
+
+    @tf.function(autograph=False)
+    def step(probs, mus, sds, arrays):
+        with tf.GradientTape() as tape:
+            tape.watch([probs, mus])
+            _, w = gentf.generate(per_choice, (probs, mus, sds), gentf.core.choicemap.unpack(layout, arrays), seed=0)
+        return (w, *tape.gradient(w, [probs, mus]))
+    tensors = [tf.constant(x) for x in (probs, mus, sds)], [tf.constant(a) for a in arrays]
+    counts = {}
+    for op in _live_ops(step.get_concrete_function(*tensors[0], tensors[1]).graph):
+        counts[op.type] = counts.get(op.type, 0) + 1
+    assert max(n for t, n in counts.items() if t != "Const") < N, counts
+    w, d_probs, d_mus = step(*tensors[0], tensors[1])
+    obs = observations()
+    ys = np.array([obs[("y", i)] for i in range(N)])
+    zs = np.array([obs[("z", i)] for i in range(N)])
+    np.testing.assert_allclose(d_mus, (zs - mus) / sds ** 2, rtol=1e-12)
+    expected = np.zeros_like(probs)
+    expected[np.arange(N), ys] = 1 / probs[np.arange(N), ys]
+    np.testing.assert_allclose(d_probs, expected, rtol=1e-12)
+
+
+def test_a_nan_observation_of_a_member_is_named():
+    args = [tf.constant(x) for x in inputs()]
+    obs = observations()
+    obs[("z", 12)] = float("nan")
+    fn = tf.function(lambda *a: gentf.generate(per_choice, a, obs, seed=0)[1], autograph=False)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"normal at address \(\\'z\\', 12\): the observed value is NaN"):
+        fn(*args)
+    half = choicemap({("z", i): 0.5 for i in range(0, N, 2)})  # the sampled members of the group pass
+    assert np.isfinite(tf.function(lambda *a: gentf.generate(per_choice, a, half, seed=0)[1], autograph=False)(*args))

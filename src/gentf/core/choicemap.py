@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from .address import show, to_path
 from .errors import AddressError, ConstraintTypeError, NotASubmapError
+from .rows import stack
 
 
 def _sort_key(key):
@@ -267,7 +268,7 @@ def pack(cm):
         elif all(isinstance(v, np.ndarray) for v in vals):
             arrays.append(np.stack(vals))
         else:
-            arrays.append(tf.stack([tf.convert_to_tensor(v) for v in vals]))
+            arrays.append(stack([tf.convert_to_tensor(v) for v in vals]))  # the rows of one tensor: that tensor
     return Layout(tuple(layout)), arrays
 
 

@@ -92,27 +92,55 @@ def check(checks, pending=None):
             assert_all([(cond, message)])
 
 
+def nan_checks(value, where):
+    """The check that an observed ``value`` is not NaN (none for integers or with validation
+    off), its message naming ``where``."""
+    if not (_validate and value.dtype.is_floating):
+        return []
+    return [(~tf.math.is_nan(value), f"{where}: the observed value is NaN")]
+
+
 def guard(checks, value):
     """``value`` where every check holds, else ``-inf`` (the score of a rejected trial point)."""
     if not checks:
         return value
-    ok = tf.reduce_all(tf.stack([c for c, _ in checks]))
-    return tf.where(ok, value, tf.constant(-math.inf, value.dtype))
+    ok, _ = _flat(checks)
+    return tf.where(tf.reduce_all(ok), value, tf.constant(-math.inf, value.dtype))
 
 
 def assert_all(checks):
-    """Assert many ``(bool scalar, message)`` checks at once; on failure the error names the
+    """Assert many checks at once: ``(bool scalar, message)`` or, for a batch of members,
+    ``(bool vector, messages)`` with one message per element; on failure the error names the
     first failing check's message."""
     if not checks:
         return
-    ok = tf.stack([c for c, _ in checks])
+    ok, messages = _flat(checks)
     first_bad = tf.argmin(tf.cast(ok, tf.int32), output_type=tf.int32)
     if _deferred:
         base = len(_messages)
-        _messages.extend(m for _, m in checks)
+        _messages.extend(messages)
         record(tf.where(tf.reduce_all(ok), -1, base + first_bad))
     else:
-        _assert(tf.reduce_all(ok), [m for _, m in checks], first_bad)
+        _assert(tf.reduce_all(ok), messages, first_bad)
+
+
+def _flat(checks):
+    """The checks as one bool vector and its messages, element by element (scalar checks
+    stacked, member vectors joined whole: no op per member)."""
+    parts, messages, scalars = [], [], []
+    for cond, message in checks:
+        if isinstance(message, str):
+            scalars.append(cond)
+            messages.append(message)
+            continue
+        if scalars:
+            parts.append(tf.stack(scalars))
+            scalars = []
+        parts.append(cond)
+        messages.extend(message)
+    if scalars:
+        parts.append(tf.stack(scalars))
+    return (parts[0] if len(parts) == 1 else tf.concat(parts, 0)), messages
 
 
 def _assert(ok, messages, index):

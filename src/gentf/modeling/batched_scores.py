@@ -19,7 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from ..core.address import show
-from ..core.domain import validating
+from ..core.rows import stack, total_of_rows
+from ..core.domain import check, nan_checks, validating
 from ..core.dtypes import default_float
 
 
@@ -41,11 +42,12 @@ class Pending:
 def total(terms, dtype=None):
     """Sum of scalar log-density terms, promoted to the widest float dtype among them; an empty
     sum is a zero of ``dtype`` (default: the default float, ``core.dtypes``). In a graph, terms
-    that are constant zeros (the score of a deterministic call, e.g. a ``TFFunction``) add no op."""
+    that are constant zeros (the score of a deterministic call, e.g. a ``TFFunction``) add no op,
+    and a batch's member scores are summed as the batch (``core.rows.total_of_rows``)."""
     if not terms:
         return tf.zeros([], dtype or default_float())
     wide = any(t.dtype == tf.float64 for t in terms)
-    kept = [t for t in terms if not _constant_zero(t)] or terms[:1]
+    kept = total_of_rows([t for t in terms if not _constant_zero(t)]) or terms[:1]
     if wide:
         kept = [tf.cast(t, tf.float64) for t in kept]
     return tf.add_n(kept) if len(kept) > 1 else kept[0]
@@ -97,13 +99,14 @@ class ScoreBatches:
         return all(a.shape.is_fully_defined() and a.shape.rank >= r and a.shape[:a.shape.rank - r] == value.shape
                    for a, r in zip(args, ranks))
 
-    def add(self, path, dist, args, value, baseline=None):
+    def add(self, path, dist, args, value, baseline=None, observed=False):
         """A ``Pending`` score ``log p`` for the choice ``value ~ dist(args)`` at ``path``; with
         a ``baseline`` (the choice's previous score: ``update``, ``regenerate``) the pair of
-        ``Pending``s ``(log p, log p - baseline)``."""
+        ``Pending``s ``(log p, log p - baseline)``. An ``observed`` value is checked for NaN
+        with its batch (``domain.nan_checks``)."""
         key = (dist,) + tuple((tuple(t.shape), t.dtype) for t in (*args, value))
         slot, diff = Pending(), None if baseline is None else Pending()
-        self.groups.setdefault(key, []).append((path, args, value, slot, baseline, diff))
+        self.groups.setdefault(key, []).append((path, args, value, slot, baseline, diff, observed))
         return slot if diff is None else (slot, diff)
 
     def settle(self, pending_checks):
@@ -116,8 +119,10 @@ class ScoreBatches:
 def _score_group(dist, members, pending_checks):
     paths = [m[0] for m in members]
     if len(members) == 1:
-        path, args, value, slot, baseline, diff = members[0]
+        path, args, value, slot, baseline, diff, observed = members[0]
         dist.validate(args, path, pending_checks)
+        if observed:
+            check(nan_checks(value, f"{dist!r} at address {show(path)}"), pending_checks)
         slot.value = dist.logpdf(value, *args)
         if diff is not None:
             diff.value = slot.value - tf.cast(baseline, slot.value.dtype)
@@ -127,6 +132,11 @@ def _score_group(dist, members, pending_checks):
     if validating():
         for cond, message in dist.arg_checks(*args):
             _check_members(cond, message, dist, paths, pending_checks)
+        observed = [m[6] for m in members]
+        if any(observed) and values.dtype.is_floating:  # NaN observations, members not observed pass
+            ok = tf.reduce_all(tf.reshape(~tf.math.is_nan(values), [len(members), -1]), axis=1)
+            ok = ok if all(observed) else ok | tf.constant([not o for o in observed])
+            pending_checks.append((ok, [f"{dist!r} at address {show(p)}: the observed value is NaN" for p in paths]))
     lp = dist.log_prob(values, *args)
     ok = dist.in_support(values, *args)
     if ok is not None:
@@ -143,59 +153,13 @@ def _score_group(dist, members, pending_checks):
                 member[5].value = d
 
 
-def stack(tensors):
-    """``tf.stack(tensors)``, but when the tensors are the rows ``base[i_j]`` of one tensor (each
-    cut by ``base[i]`` or ``tf.unstack(base)``, possibly then cast), ``base`` itself (all rows
-    in order) or ``tf.gather(base, [i_j])``: the per-choice model's ``probs[i]`` and the
-    unpacked constraints then cost no op per choice, forward or backward."""
-    if not all(tf.is_symbolic_tensor(t) for t in tensors):  # e.g. a captured eager constant
-        return tf.stack(tensors)
-    ops = [t.op for t in tensors]
-    if all(op.type == "Cast" for op in ops) and len({(op.get_attr("SrcT"), op.get_attr("DstT")) for op in ops}) == 1:
-        return tf.cast(stack([op.inputs[0] for op in ops]), tensors[0].dtype)
-    rows = _rows(tensors)
-    if rows is None:
-        return tf.stack(tensors)
-    base, index = rows
-    return base if index == list(range(base.shape[0] or 0)) else tf.gather(base, index)
-
-
-def _rows(tensors):
-    """``(base, [i_j])`` when every tensor is row ``i_j`` (static, nonnegative) of the same
-    ``base``, else None."""
-    base, index = None, []
-    for t in tensors:
-        op = t.op
-        if op.type == "Unpack" and op.get_attr("axis") == 0:
-            b, i = op.inputs[0], t.value_index
-        elif op.type == "StridedSlice" and _is_row_slice(op):
-            b, i = op.inputs[0], int(tf.get_static_value(op.inputs[1])[0])
-        else:
-            return None
-        if i < 0 or (base is not None and b.name != base.name):
-            return None
-        base = b
-        index.append(i)
-    return base, index
-
-
-def _is_row_slice(op):
-    """Is ``op`` a ``StridedSlice`` ``x[i]`` with a constant ``i`` (one index on axis 0)?"""
-    if any(op.get_attr(m) for m in ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask")):
-        return False
-    begin, strides = tf.get_static_value(op.inputs[1]), tf.get_static_value(op.inputs[3])
-    return (op.get_attr("shrink_axis_mask") == 1 and begin is not None and strides is not None
-            and len(begin) == 1 and list(strides) == [1])
-
-
 def _check_members(cond, message, dist, paths, pending_checks):
     """One condition over the stacked arguments, as a check per member naming its address
     (or, for a condition that does not keep the member axis, one naming the whole group)."""
     cond = tf.convert_to_tensor(cond)
     if cond.shape.rank and cond.shape[0] == len(paths):
         flat = tf.reduce_all(tf.reshape(cond, [len(paths), -1]), axis=1)
-        for path, ok in zip(paths, tf.unstack(flat)):
-            pending_checks.append((ok, f"{dist.name} at address {show(path)}: {message}"))
+        pending_checks.append((flat, [f"{dist.name} at address {show(path)}: {message}" for path in paths]))
     else:
         where = ", ".join(show(p) for p in paths)
         pending_checks.append((tf.reduce_all(cond), f"{dist.name} at one of the addresses {where}: {message}"))
