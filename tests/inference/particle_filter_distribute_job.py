@@ -7,7 +7,8 @@ observations, ``N = 64`` particles, ``maybe_resample`` before every step (its ga
 step's program) except at ``t = 4``, where a forced resampling is followed by an ``mh``
 rejuvenation of ``x_3`` (the gather runs in the rejuvenation's program); seeds 0..7. And the
 same model's first 3 observations filtered with ``test_particle_filter``'s locally optimal
-proposals (initial and step).
+proposals (initial and step). And ``test_particle_filter``'s ``Unfold`` filter (4 steps, 64
+particles) wrapped whole in one ``tf.function`` (resampling decided in the graph).
 """
 import json
 
@@ -21,7 +22,8 @@ import gentf  # noqa: E402  (after the devices are configured)
 from gentf import select  # noqa: E402
 from gentf.inference import particle_filter as pf  # noqa: E402
 from gentf.inference.mh import mh  # noqa: E402
-from test_particle_filter import YS, T, init_proposal, kalman, ssm, step_proposal  # noqa: E402
+from test_particle_filter import (YS, T, init_proposal, kalman, run_unfold, ssm, ssm_chain,  # noqa: E402
+                                  step_proposal)
 
 N, SEEDS, REJUVENATE_AT = 64, range(8), 4
 
@@ -59,6 +61,15 @@ def run_proposal(seed, steps=3):
             "log_w": pf.get_log_weights(state).numpy().tolist(), "log_ml": float(pf.log_ml_estimate(state))}
 
 
+def unfold_filter(seed):
+    state = run_unfold(ssm_chain, N, seed, steps=4)
+    return pf.get_traces(state)[(3, "x")], pf.get_log_weights(state), pf.log_ml_estimate(state), state.parents
+
+
+def as_lists(tensors):
+    return [x.numpy().tolist() for x in tensors]
+
+
 shards = []  # (operation, replica, lo, hi) of every shard the filter's programs ran
 gather_shards = pf.gather_shards
 
@@ -80,10 +91,12 @@ def error(call):
         return str(e)
 
 
-results = {"single": [run(s) for s in SEEDS], "single_proposal": [run_proposal(s) for s in SEEDS]}
+results = {"single": [run(s) for s in SEEDS], "single_proposal": [run_proposal(s) for s in SEEDS],
+           "single_loop": as_lists(unfold_filter(tf.constant(5)))}
 with STRATEGY.scope():
     results["distributed"] = [run(s) for s in SEEDS]
     results["distributed_proposal"] = [run_proposal(s) for s in SEEDS]
+    results["distributed_loop"] = as_lists(tf.function(unfold_filter, autograph=False)(tf.constant(5)))
     results["uneven_init"] = error(lambda: run(0, n=15))
 state = pf.initialize_particle_filter(ssm, (1,), {("y", 0): YS[0]}, 15, seed=0)  # one device: any N
 with STRATEGY.scope():

@@ -6,7 +6,9 @@ before TensorFlow initialises) runs ``test_particle_filter``'s linear-Gaussian s
 over its 8 observations with 64 particles, ``maybe_resample`` (ESS below N/2) before every step
 and, midway, a forced resampling followed by an ``mh`` rejuvenation, for 8 seeds, once on one
 device and once inside ``strategy.scope()``; and the first 3 observations with the locally
-optimal proposals of ``test_particle_filter`` (initial and step proposals). Initialize, step and
+optimal proposals of ``test_particle_filter`` (initial and step proposals); and its ``Unfold``
+filter (4 steps) per call on one device and wrapped whole in one ``tf.function`` under the
+strategy. Initialize, step and
 rejuvenate run particles 0..31 on replica 0 and 32..63 on replica 1 with the single-device
 per-particle seeds, on the globally resampled population; weights, resampling and the log-ML use
 all 64 weights. So every particle, log
@@ -52,6 +54,12 @@ def test_sharded_filter_with_proposals_equals_single_device_bitwise(result):
     for single, dist in zip(result["single_proposal"], result["distributed_proposal"], strict=True):
         assert dist == single
     assert np.std(result["single_proposal"][0]["x"][2]) > 0.1  # 64 distinct proposed states
+
+
+def test_filter_compiled_as_one_loop_under_the_strategy_equals_single_device_per_call(result):
+    x, log_w, log_ml, parents = result["distributed_loop"]
+    assert [x, log_w, log_ml, parents] == result["single_loop"]
+    assert max(parents) > 0 and len(set(x)) > 1  # it resampled (in the graph)
 
 
 def test_every_operation_ran_one_half_on_each_replica(result):
