@@ -2,12 +2,13 @@
 ``black_box_vimco``, ``SVI.run`` / ``svi``, ``run_chain`` / ``mcmc`` and ``nuts`` (one mechanism for all).
 
 Checkpoints (Keras ``BackupAndRestore``): a loop given ``checkpoint=manager_or_directory,
-checkpoint_every=N`` saves, every N iterations (epochs, VI iterations, chain steps) and after the
-last one, a ``tf.train.Checkpoint`` of its state, a ``LoopState``: the trained objects (for
+checkpoint_every=N`` saves, every N iterations (epochs, VI iterations, chain steps) once
+``checkpoint_secs`` have passed since the last save, and after the last one, a
+``tf.train.Checkpoint`` of its state, a ``LoopState``: the trained objects (for
 ``train`` the generative function, its parameters via ``core.tracking``, and the ``ParamUpdate``
 with its optimizer state; the ``tf.data`` iterator, its position and prefetch buffer), the
 iteration counter, the base seed and the scores so far (``TrainState``; a chain's state is
-``inference.chain_checkpoint.ChainState``). Each iteration's randomness is a pure function of
+``inference.resume.ChainState``). Each iteration's randomness is a pure function of
 ``(seed, iteration)``, so a run resumed from iteration ``k`` is bit-for-bit the run that was never
 interrupted. When the manager (or directory) already holds a checkpoint, the loop restores it
 first and continues from its iteration. A directory gets a ``tf.train.CheckpointManager`` keeping
@@ -24,9 +25,9 @@ Summaries: a loop given ``summary=writer_or_logdir`` writes, at step ``epoch``, 
 ``objective`` (the epoch's score; ``Summaries.scalars`` writes others: SVI's ``loglik`` and
 ``kl``, a chain's ``acceptance_rate`` and ``step_size``) and, every ``histogram_every`` epochs and
 after the last, a histogram ``params/<name>`` of each trained parameter after the epoch and (for
-``train``) ``grads/<name>`` of its accumulated gradient before the epoch's last ``apply``; the
-writer is flushed when the loop returns or raises; and once, the graph of the compiled epoch
-program (``tf.summary.graph``; none when the model runs eagerly).
+``train``) ``grads/<name>`` of its accumulated gradient before the epoch's last ``apply``
+(buffered, see ``Summaries``); the writer is flushed when the loop returns or raises; and once,
+the graph of the compiled epoch program (``tf.summary.graph``; none when the model runs eagerly).
 """
 import os
 import time
