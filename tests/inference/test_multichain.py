@@ -2,11 +2,8 @@
 seed ``split_seed(seed, C)[c]``, samples come back as ``[chains, draws, ...]``, TensorBoard gets
 R-hat and ESS of the draws so far (read back and compared with ``rhat`` / ``ess`` of the returned
 samples), a multi-chain run resumes bit for bit, and chains can be placed per device."""
-import json
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,6 +15,8 @@ from gentf.core.errors import ArgumentError
 from gentf.core.seeds import as_seed, split_seed
 from gentf.inference import chain, ess, rhat, to_arviz
 from gentf.learning.checkpoint import CheckpointError
+
+import jobs
 
 
 @gen
@@ -170,13 +169,10 @@ CPU = "/job:localhost/replica:0/task:0/device:CPU:"
 
 
 def test_chains_are_placed_per_device():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0", CUDA_VISIBLE_DEVICES="")
-    run = subprocess.run([sys.executable, JOB], capture_output=True, text=True, env=env, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads([line for line in run.stdout.splitlines() if line.startswith("RESULT ")][-1][7:])
+    result, stderr = jobs.run(JOB, TF_CPP_MIN_LOG_LEVEL="0")
     assert result["devices"] == [CPU + "0", CPU + "1", CPU + "0"]  # chain c on devices[c % 2]
     assert result["same"]  # placing changes no draw
-    log = run.stderr.split("PLACEMENT-START")[1].split("PLACEMENT-END")[0]
+    log = stderr.split("PLACEMENT-START")[1].split("PLACEMENT-END")[0]
     placed = re.findall(r"placer\.cc:\d+\] (\S+): \((\w+)\): (\S+)", log)
     # the chain program's body (its sample writes, random draws and loop) is placed on CPU:1 for
     # chain 1 (chains 0 and 2 reuse the program instance placed on CPU:0 by the unplaced run)

@@ -15,14 +15,12 @@ all 64 weights. So every particle, log
 weight, ancestor index and log-ML must be bitwise equal to the single-device ones, and the
 log-ML estimates pass ``test_particle_filter``'s Student-t test against the Kalman filter.
 """
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+import jobs
 from test_particle_filter import FALSE_FAIL, assert_log_ml
 
 JOB = os.path.join(os.path.dirname(__file__), "particle_filter_distribute_job.py")
@@ -30,13 +28,7 @@ JOB = os.path.join(os.path.dirname(__file__), "particle_filter_distribute_job.py
 
 @pytest.fixture(scope="module")
 def result():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    run = subprocess.run([sys.executable, JOB], capture_output=True, text=True, env=env, timeout=900,
-                         cwd=os.path.dirname(JOB))
-    assert run.returncode == 0, run.stderr[-3000:]
-    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, f"no result; stderr tail:\n{run.stderr[-3000:]}"
-    return json.loads(lines[-1][len("RESULT "):])
+    return jobs.run(JOB, timeout=900)[0]
 
 
 def test_sharded_filter_equals_single_device_bitwise(result):

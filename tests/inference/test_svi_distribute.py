@@ -14,11 +14,7 @@ the sum of two values does not depend on its order, so the parameters and metric
 they are compared to 1e-10 (float64) and 1e-5 (float32), the issue's bounds (measured: equal bit
 for bit).
 """
-import json
 import os
-import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -27,20 +23,10 @@ import tensorflow as tf
 import gentf
 from gentf import ADAM, ArgumentError, ParamUpdate, gen, normal, param
 
+import jobs
+
 JOB = os.path.join(os.path.dirname(__file__), "svi_distribute_job.py")
 F64 = tf.float64
-
-
-def _env(**extra):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    env.update(extra)
-    return env
-
-
-def _result(stdout, stderr):
-    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, f"no result; stderr tail:\n{stderr[-3000:]}"
-    return json.loads(lines[-1][len("RESULT "):])
 
 
 def _check(result):
@@ -61,38 +47,11 @@ def _check(result):
 
 
 def test_mirrored_strategy_on_two_logical_cpus_matches_single_device():
-    run = subprocess.run([sys.executable, JOB, "mirrored"], capture_output=True, text=True, env=_env(),
-                         timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    _check(_result(run.stdout, run.stderr))
-
-
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+    _check(jobs.run(JOB, "mirrored")[0])
 
 
 def test_multi_worker_mirrored_strategy_two_local_workers_matches_single_device():
-    workers = [f"localhost:{p}" for p in _free_ports(2)]
-    procs = []
-    for i in range(2):
-        config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})
-        procs.append(subprocess.Popen([sys.executable, JOB, "multiworker"], stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True, env=_env(TF_CONFIG=config)))
-    try:
-        outs = [p.communicate(timeout=600) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, (out, err) in zip(procs, outs):
-        assert p.returncode == 0, err[-3000:]
-    results = [_result(*o) for o in outs]
+    results = [r for r, _ in jobs.run_two_workers(JOB, "multiworker")]
     for r in results:
         _check(r)
     assert results[0]["distributed"] == results[1]["distributed"]  # the workers agree

@@ -5,26 +5,22 @@ builds a model's parameters and ``ParamUpdate`` under ``tf.device("/CPU:1")`` of
 then runs ``generate``, ``train`` and ``importance_sampling`` (all compiled, cached programs)
 under that scope with device-placement logging on.
 """
-import json
 import os
 import re
-import subprocess
-import sys
+
+import jobs
 
 JOB = os.path.join(os.path.dirname(__file__), "devices_job.py")
 CPU1 = "/job:localhost/replica:0/task:0/device:CPU:1"
 
 
 def test_params_accumulators_and_ops_stay_on_the_users_device():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0", CUDA_VISIBLE_DEVICES="")
-    run = subprocess.run([sys.executable, JOB], capture_output=True, text=True, env=env, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads([line for line in run.stdout.splitlines() if line.startswith("RESULT ")][-1][7:])
+    result, stderr = jobs.run(JOB, TF_CPP_MIN_LOG_LEVEL="0")
     # parameters, their gradient accumulators and the optimizer state live where the user put them
     assert result["variables"] and set(result["variables"]) == {CPU1}
     assert result["weight"] == CPU1 and result["log_w"] == CPU1
     assert result["mu"] != 0.5  # train did move the parameter
-    log = run.stderr.split("PLACEMENT-START")[1].split("PLACEMENT-END")[0]
+    log = stderr.split("PLACEMENT-START")[1].split("PLACEMENT-END")[0]
     placed = re.findall(r"placer\.cc:\d+\] (\S+): \((\w+)\): (\S+)", log)
     executed = re.findall(r"Executing op (\S+) in device (\S+)", log)
     assert len(placed) > 100 and executed

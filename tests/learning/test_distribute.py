@@ -10,11 +10,7 @@ distributed run splits every minibatch between 2 replicas and all-reduces the gr
 with 16 particles (Bayesian linear regression) must give exactly the single-device particles,
 log weights and log-ML.
 """
-import json
 import os
-import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -23,19 +19,9 @@ import tensorflow as tf
 import gentf
 from gentf import ArgumentError, FixedStepGradientDescent, ParamUpdate, choicemap, gen, normal, param, train
 
+import jobs
+
 JOB = os.path.join(os.path.dirname(__file__), "distribute_job.py")
-
-
-def _env(**extra):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    env.update(extra)
-    return env
-
-
-def _result(stdout, stderr):
-    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, f"no result; stderr tail:\n{stderr[-3000:]}"
-    return json.loads(lines[-1][len("RESULT "):])
 
 
 def _check(result):
@@ -61,38 +47,11 @@ def _check(result):
 
 
 def test_mirrored_strategy_on_two_logical_cpus_matches_single_device():
-    run = subprocess.run([sys.executable, JOB, "mirrored"], capture_output=True, text=True, env=_env(),
-                         timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    _check(_result(run.stdout, run.stderr))
-
-
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+    _check(jobs.run(JOB, "mirrored")[0])
 
 
 def test_multi_worker_mirrored_strategy_two_local_workers_matches_single_device():
-    workers = [f"localhost:{p}" for p in _free_ports(2)]
-    procs = []
-    for i in range(2):
-        config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})
-        procs.append(subprocess.Popen([sys.executable, JOB, "multiworker"], stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True, env=_env(TF_CONFIG=config)))
-    try:
-        outs = [p.communicate(timeout=600) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, (out, err) in zip(procs, outs):
-        assert p.returncode == 0, err[-3000:]
-    results = [_result(*o) for o in outs]
+    results = [r for r, _ in jobs.run_two_workers(JOB, "multiworker")]
     for r in results:
         _check(r)
     assert results[0]["distributed"] == results[1]["distributed"]  # the workers agree
