@@ -16,6 +16,7 @@ import tensorflow as tf
 from scipy import stats
 
 import gentf
+from gentf.core import compile as compiled
 from gentf import bernoulli, gen, normal, param
 from gentf.core.errors import AddressError, ArgumentError, MissingChoiceError, UnvisitedConstraintError
 from gentf.core.seeds import fold_in
@@ -188,7 +189,8 @@ def test_training_reaches_the_mle_and_the_exact_posterior():
     # the bound is then log p(x) at the MLE (the maximum of the log-likelihood)
     np.testing.assert_allclose(history[-1]["objective"], log_px(x, np.sqrt(w2_mle), b_mle).mean(), atol=0.01)
     # one compiled program per epoch, traced once for all epochs
-    assert engine._compiled[("epoch", "elbo", 4, True)].experimental_get_tracing_count() == 1
+    function, *concrete = compiled.programs(engine, engine.program_key("epoch", "elbo", 4, True))
+    assert function.experimental_get_tracing_count() == 1 and len(concrete) == 1
 
 
 # --- parameters of every kind and errors ---------------------------------------------------------

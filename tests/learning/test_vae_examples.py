@@ -7,6 +7,9 @@ import sys
 
 import numpy as np
 
+import gentf
+from gentf.core import compile as compiled
+
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
 sys.path.insert(0, EXAMPLES)
 
@@ -35,8 +38,8 @@ def test_conv_vae_mixture_prior_trains_and_writes_outputs(tmp_path):
     for name in ("samples.png", "latent.png"):
         assert os.path.getsize(tmp_path / name) > 0
     assert os.listdir(tmp_path / "tensorboard") and os.path.exists(tmp_path / "checkpoints" / "checkpoint")
-    program = r["vae"].svi._compiled[("epoch", "elbo", 1, True)]
-    assert program.experimental_get_tracing_count() == 1            # one program for every epoch
+    function, *concrete = compiled.programs(r["vae"].svi, gentf.SVI.program_key("epoch", "elbo", 1, True))
+    assert function.experimental_get_tracing_count() == 1 and len(concrete) == 1  # one program for every epoch
 
 
 def test_conv_vae_checkpoint_round_trip_continues_bit_for_bit(tmp_path):

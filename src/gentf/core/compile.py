@@ -156,12 +156,16 @@ def run_repeated(owner, name, static, objs, body):
 def program(owner, key):
     """The most recent compiled program of ``owner`` for ``key``: a concrete function (with a
     ``.graph``), or the ``tf.function`` when its inputs are not all tensors; None if none."""
+    found = programs(owner, key)
+    return found[-1] if found else None
+
+
+def programs(owner, key):
+    """Every cached program of ``owner`` for ``key``, oldest first: per settings the
+    ``tf.function``, then a concrete function per input signature it was called with."""
     state = _owners.get(owner)
-    found = None
-    for k, fn in (state.programs.items() if state is not None else ()):
-        if (k[0] == "concrete" and k[1][0] == key) or (len(k) == 2 and k[0][0] == key):  # (key, settings)
-            found = fn
-    return found
+    return [fn for k, fn in (state.programs.items() if state is not None else ())
+            if (k[0] == "concrete" and k[1][0] == key) or (len(k) == 2 and k[0][0] == key)]  # (key, settings)
 
 
 def _fall_back(owner, state, error, fallback):

@@ -28,12 +28,13 @@ metric sums: ``DataPosition``), so a run stopped mid-epoch resumes bit for bit (
 """
 import tensorflow as tf
 
+from ..core import compile as compiled
 from ..core.address import show
 from ..core.distribute import sharded, strategy_for
 from ..core.errors import ArgumentError
 from ..core.seeds import as_seed, fold_in
 from ..core.tracking import Checkpointable
-from ..learning.checkpoint import Loop
+from ..learning.checkpoint import Loop, program_graph
 from ..modeling.dsl import GenFunction
 from .amortized_bounds import OBJECTIVES, log_weights, objective_terms
 from .vi import _accumulate_reparam
@@ -97,7 +98,6 @@ class SVI:
         if self.num_microbatches < 1 or self.num_microbatches % replicas:
             raise ArgumentError(f"SVI: num_microbatches must be a positive multiple of the {replicas} replicas "
                                 f"of {self._strategy!r}, got {num_microbatches}")
-        self._compiled = {}
 
     def _microbatch(self, batch, seed, objective, k, train):
         """One microbatch of ``b`` data: with ``train``, accumulates the gradient of its
@@ -131,30 +131,34 @@ class SVI:
         return sums
 
     def _program(self, kind, objective, k, train):
-        key = (kind, objective, k, train)
-        fn = self._compiled.get(key)
-        if fn is not None:
-            return fn
-        if kind == "step":
-            def fn(batch, seed):
-                return self._minibatch(batch, seed, objective, k, train)
-        else:
-            def fn(iterator, seed, start, sums, stop):
-                """Steps ``start, start + 1, ...`` (step ``i`` seeded by ``fold_in(seed, i)``)
-                until the iterator ends or step ``stop``; returns the sums and the steps run.
-                An element is fetched only for a step that runs."""
-                def fetch(i):
-                    return tf.cond(i < stop, iterator.get_next_as_optional,
-                                   lambda: tf.experimental.Optional.empty(iterator.element_spec))
+        """``kind``'s program as a function of its inputs, run as one cached compiled program
+        per key and input signature (``core.compile``; eagerly, its reason recorded, for a model
+        that cannot be traced). "step": one minibatch ``(batch, seed)``; "epoch": ``(iterator,
+        seed, start, sums, stop)``, steps ``start, start + 1, ...`` (step ``i`` seeded by
+        ``fold_in(seed, i)``) until the iterator ends or step ``stop``, returning the sums and
+        the steps run; an element is fetched only for a step that runs."""
+        def step(batch, seed):
+            return self._minibatch(batch, seed, objective, k, train)
 
-                def body(i, sums, element):
-                    sums += self._minibatch(element.get_value(), fold_in(seed, i), objective, k, train)
-                    return i + 1, sums, fetch(i + 1)
-                i, sums, _ = tf.while_loop(lambda i, sums, element: element.has_value(), body,
-                                           (start, sums, fetch(start)))
-                return sums, i - start
-        fn = self._compiled[key] = tf.function(fn, autograph=False)
-        return fn
+        def epoch(iterator, seed, start, sums, stop):
+            def fetch(i):
+                return tf.cond(i < stop, iterator.get_next_as_optional,
+                               lambda: tf.experimental.Optional.empty(iterator.element_spec))
+
+            def body(i, sums, element):
+                sums += self._minibatch(element.get_value(), fold_in(seed, i), objective, k, train)
+                return i + 1, sums, fetch(i + 1)
+            i, sums, _ = tf.while_loop(lambda i, sums, element: element.has_value(), body,
+                                       (start, sums, fetch(start)))
+            return sums, i - start
+        fn = step if kind == "step" else epoch
+        key = self.program_key(kind, objective, k, train)
+        return lambda *inputs: compiled.run(self, key, lambda: fn, inputs, fallback=lambda: fn(*inputs))
+
+    @staticmethod
+    def program_key(kind, objective, k, train):
+        """The ``core.compile`` key of a program of ``_program``."""
+        return ("SVI", kind, objective, k, train)
 
     def step(self, batch, seed=None):
         """One training step on one minibatch (one compiled call); returns the metrics."""
@@ -209,7 +213,8 @@ class SVI:
                 metrics = _means(position.sums.numpy())
                 position.next_epoch()  # before ``end``: its checkpoint starts the next epoch
                 driver.end(epoch, tuple(metrics[key] for key in _METRICS), loglik=metrics["loglik"], kl=metrics["kl"],
-                           graph=lambda: program.get_concrete_function(*position.last).graph)
+                           graph=lambda: program_graph(self, self.program_key("epoch", self.objective,
+                                                                              self.num_particles, True), position.last))
                 if images is not None and driver.summaries is not None:
                     with driver.summaries.writer.as_default(step=epoch):
                         for name, value in images(epoch).items():
