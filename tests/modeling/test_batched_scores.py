@@ -7,6 +7,7 @@ import tensorflow as tf
 
 import gentf
 from gentf import categorical, choicemap, gen, normal
+from graphs import live_ops
 
 N, K = 30, 4
 
@@ -164,17 +165,6 @@ def test_update_and_regenerate_weights_equal_per_choice_weights():
             np.testing.assert_allclose(g[0][addr], e[0][addr], rtol=1e-12)
 
 
-def _live_ops(graph):
-    """The ops a call of ``graph`` runs: those its outputs and control outputs depend on."""
-    seen, todo = {}, [t.op for t in graph.outputs] + list(graph.control_outputs)
-    while todo:
-        op = todo.pop()
-        if op.name not in seen:
-            seen[op.name] = op
-            todo.extend([t.op for t in op.inputs] + list(op.control_inputs))
-    return list(seen.values())
-
-
 def test_members_cost_no_op_per_member_forward_or_backward():
     """Constraints passed packed (as ``train`` passes them) and unpacked in the graph, the rows
     ``probs[i]``, the member scores and their gradient: no op runs once per member."""
@@ -189,7 +179,7 @@ def test_members_cost_no_op_per_member_forward_or_backward():
         return (w, *tape.gradient(w, [probs, mus]))
     tensors = [tf.constant(x) for x in (probs, mus, sds)], [tf.constant(a) for a in arrays]
     counts = {}
-    for op in _live_ops(step.get_concrete_function(*tensors[0], tensors[1]).graph):
+    for op in live_ops(step.get_concrete_function(*tensors[0], tensors[1]).graph):
         counts[op.type] = counts.get(op.type, 0) + 1
     assert max(n for t, n in counts.items() if t != "Const") < N, counts
     w, d_probs, d_mus = step(*tensors[0], tensors[1])

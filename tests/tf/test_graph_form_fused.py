@@ -7,6 +7,8 @@ import tensorflow as tf
 import gentf
 from gentf import (FixedStepGradientDescent, ParamUpdate, TFFunction, categorical, choicemap, gen,
                    train)
+from gentf.learning.train import generate_accumulating
+from graphs import live_ops
 
 D, K, N = 6, 3, 20
 
@@ -74,6 +76,25 @@ def test_compiled_step_has_no_python_ops_and_matches_hand_gradients():
     trace, _ = gentf.generate(model, (xs,), choicemap({"ys": ys}))
     gentf.accumulate_param_gradients(trace)  # accumulates from zero again
     np.testing.assert_allclose(gentf.runtf(f, gentf.get_param_grad_tf_var(f, W)), gW, atol=1e-12)
+
+
+def test_the_backward_pass_reuses_the_forward_tensors():
+    """``train``'s step (one generate under a tape): one softmax and the matmuls of the forward
+    and of dL/dW run; the imported backward pass computes no forward op again."""
+    f, W, b = softmax_graph()
+    model = model_of(f)
+    xs, ys = data()
+
+    @tf.function(autograph=False)
+    def step(xs, ys):
+        generate_accumulating(model, (xs,), choicemap({"ys": ys}), seed=tf.constant([0, 1]))
+        return tf.constant(0)
+    ops = [op.type for op in live_ops(step.get_concrete_function(tf.constant(xs), tf.constant(ys)).graph)]
+    assert ops.count("Softmax") == 1 and ops.count("MatMul") == 2, (ops.count("Softmax"), ops.count("MatMul"))
+    step(tf.constant(xs), tf.constant(ys))
+    gW, gb = loglik_grad(xs, ys, np.zeros((D, K)), np.zeros(K))
+    np.testing.assert_allclose(gentf.runtf(f, gentf.get_param_grad_tf_var(f, W)), gW, atol=1e-12)
+    np.testing.assert_allclose(gentf.runtf(f, gentf.get_param_grad_tf_var(f, b)), gb, atol=1e-12)
 
 
 def test_session_sees_trained_values_and_seed_001_update_op():

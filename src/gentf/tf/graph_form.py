@@ -34,6 +34,21 @@ from .function import TFFunction
 _VARIABLE_OPS = ("VarHandleOp", "VariableV2", "Variable")
 
 
+def _replaced(graph_def, rename):
+    """``graph_def`` with every use of a tensor of ``rename`` (``{tensor name: new name}``) by
+    another node rewired to the new name (the NodeDef form: ``op`` for output 0)."""
+    def node_form(name):
+        return name[:-2] if name.endswith(":0") else name
+    rename = {node_form(old): node_form(new) for old, new in rename.items()}
+    out = tf.compat.v1.GraphDef()
+    out.CopyFrom(graph_def)
+    for node in out.node:
+        for i, name in enumerate(node.input):
+            if name in rename:
+                node.input[i] = rename[name]
+    return out
+
+
 class GraphTFFunction(EagerTFFunction):
     """``TFFunction(params, inputs, output, session=None)`` over a ``tf.compat.v1`` graph."""
 
@@ -125,28 +140,36 @@ class GraphTFFunction(EagerTFFunction):
         the imported graph. Inside a graph being traced: the graph's ops imported inline, under
         a custom gradient that imports the graph's backward pass (``_backward``; tapes do not
         see ops that ``import_graph_def`` creates, and a function-call op instead would need a
-        forward/backward function pair per call site, slow to optimise for many calls)."""
+        forward/backward function pair per call site, slow to optimise for many calls). The
+        backward pass reads the forward tensors it needs (a softmax's output, a matmul's input)
+        from this call's forward import instead of computing them again."""
         self._check_context()
         xs = self._check_args(args)
         if tf.executing_eagerly() or self._handles:
             return self._program(*xs)
+        graph_def, feeds, outputs, saved = self._backward()
 
         @tf.custom_gradient
         def imported(*inputs):
+            y, *forward = self._import(inputs[:len(xs)], inputs[len(xs):], [name for name, _ in saved])
+
             def grad(dy):
-                graph_def, feeds, outputs = self._backward()
-                grads = iter(tf.graph_util.import_graph_def(
-                    graph_def, input_map=dict(zip(feeds, [*inputs, dy])), return_elements=outputs,
-                    name="graph_form_grad"))
+                values = dict(zip(feeds, [*inputs, dy]))
+                values.update((placeholder, t) for (_, placeholder), t in zip(saved, forward))
+                grads = iter(tf.graph_util.import_graph_def(graph_def, input_map=values, return_elements=outputs,
+                                                            name="graph_form_grad"))
                 return [next(grads) if t.dtype.is_floating else None for t in inputs]
-            return self._import(inputs[:len(xs)], inputs[len(xs):]), grad
+            return y, grad
         return imported(*xs, *self._read_mirrors())
 
     def _backward(self):
         """The backward pass as a ``GraphDef``, built once: placeholders for the arguments, the
-        variable reads (``_read_names``) and the output's cotangent ``dy``; outputs
-        ``dy^T dy/dz`` for each float input ``z`` (``tf.gradients`` in a private graph over an
-        import of the forward graph). Returns ``(graph_def, feed names, output names)``."""
+        variable reads (``_read_names``), the output's cotangent ``dy`` and the forward tensors
+        the pass reads (``saved``); outputs ``dy^T dy/dz`` for each float input ``z``
+        (``tf.gradients`` in a private graph over an import of the forward graph, whose tensors
+        read by the gradient ops are then replaced by placeholders and the forward ops dropped).
+        Returns ``(graph_def, feed names, output names, saved)``, ``saved`` the pairs (forward
+        tensor name in the user's graph, its placeholder's name)."""
         if self._backward_def is None:
             with tf.Graph().as_default() as graph:
                 mirrors = [self._view.mirrors[n] for n in self._read_names]
@@ -157,7 +180,16 @@ class GraphTFFunction(EagerTFFunction):
                 dy = tf.compat.v1.placeholder(y.dtype, y.shape)
                 floats = [t for t in inputs if t.dtype.is_floating]
                 grads = tf.gradients(y, floats, grad_ys=dy, unconnected_gradients="zero")
-            self._backward_def = (graph.as_graph_def(), [t.name for t in inputs + [dy]], [g.name for g in grads])
+                forward = {op.name for op in graph.get_operations() if op.name.startswith("graph_form/")}
+                used = {t for op in graph.get_operations() if op.name not in forward
+                        for t in op.inputs if t.op.name in forward} | {g for g in grads if g.op.name in forward}
+                saved = [(t, tf.compat.v1.placeholder(t.dtype, t.shape)) for t in sorted(used, key=lambda t: t.name)]
+            graph_def = _replaced(graph.as_graph_def(), {t.name: p.name for t, p in saved})
+            rename = {t.name: p.name for t, p in saved}
+            outputs = [rename.get(g.name, g.name) for g in grads]
+            graph_def = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [n.split(":")[0] for n in outputs])
+            self._backward_def = (graph_def, [t.name for t in inputs + [dy]], outputs,
+                                  [(t.name[len("graph_form/"):], p.name) for t, p in saved])
         return self._backward_def
 
     def _imported(self, *xs):
@@ -168,10 +200,11 @@ class GraphTFFunction(EagerTFFunction):
         """Reads of the mirrors of the variables the graph reads, in ``_read_names`` order."""
         return [tf.convert_to_tensor(self._view.mirrors[name]) for name in self._read_names]
 
-    def _import(self, xs, reads):
+    def _import(self, xs, reads, also=()):
         """The graph's ops imported into the calling graph: the placeholders fed ``xs``, the
         variable reads fed ``reads`` (values in ``_read_names`` order), other variable uses the
-        mirrors' handles."""
+        mirrors' handles. Returns the output, or with ``also`` (tensor names of the user's
+        graph) the list ``[output, *those tensors]``."""
         feeds = {ph.name: x for ph, x in zip(self._inputs, xs)}
         values = dict(zip(self._read_names, reads))
         for node, var in self._reads.items():
@@ -180,9 +213,10 @@ class GraphTFFunction(EagerTFFunction):
             mirror = self._view.mirrors[var]
             tf.compat.v1.get_default_graph().watch_variable(mirror)  # tapes see the access
             feeds[node + ":0"] = tf.identity(mirror.handle)
-        (y,) = tf.graph_util.import_graph_def(self._graph_def, input_map=feeds,
-                                             return_elements=[self._output.name], name="graph_form")
-        return tf.ensure_shape(y, self._output.shape)
+        y, *more = tf.graph_util.import_graph_def(self._graph_def, input_map=feeds,
+                                                  return_elements=[self._output.name, *also], name="graph_form")
+        y.set_shape(self._output.shape)  # static only: the import inferred it (no op per call)
+        return [y, *more] if also else y
 
 
 class _SessionView:
