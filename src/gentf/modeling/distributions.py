@@ -150,11 +150,15 @@ class _Count(Distribution):
         return 0
 
     def in_support(self, value, *args):
-        # Compared in float64: exact for int32 values and for integers stored as float32/64.
-        x = tf.cast(_tensor(value), tf.float64)
-        ok = (x >= as_dtype(self.lower(*args), tf.float64)) & tf.equal(tf.floor(x), x)
+        # Integer values (constraints are coerced to int32) compare as they are; an integer
+        # stored as a float is compared in float64 (exact) and must have no fraction.
+        x = _tensor(value)
+        exact = x.dtype.is_integer
+        x = x if exact else tf.cast(x, tf.float64)
+        ok = x >= as_dtype(self.lower(*args), x.dtype)
+        ok = ok if exact else ok & tf.equal(tf.floor(x), x)
         hi = self.upper(*args)
-        return ok if hi is None else ok & (x <= as_dtype(hi, tf.float64))
+        return ok if hi is None else ok & (x <= as_dtype(hi, x.dtype))
 
 
 # --- continuous distributions ------------------------------------------------------------------
