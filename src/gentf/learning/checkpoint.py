@@ -34,6 +34,7 @@ import time
 
 import numpy as np
 import tensorflow as tf
+from tensorboard.compat.proto import summary_pb2
 from tensorboard.plugins.histogram.summary_v2 import histogram_pb
 from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tqdm.auto import tqdm
@@ -174,6 +175,7 @@ class Summaries:
         self.names = [v.name.split(":")[0] for v in self.variables]
         self._protos, self._steps = [], []  # buffered: serialized Summary protos and their steps
         self._write = None  # the compiled writer (traced at the first write)
+        self._templates = {}  # tag -> its scalar proto
 
     def end_epoch(self, epoch, score, grads=(), graph=None, last=False):
         """Record epoch ``epoch``'s summaries; ``graph()`` gives the program's ``tf.Graph`` (or
@@ -198,10 +200,16 @@ class Summaries:
             self._graph = True
 
     def scalars(self, step, **values):
-        """Scalars ``name=value`` at ``step`` (None values skipped), buffered."""
+        """Scalars ``name=value`` at ``step`` (None values skipped), buffered: a copy of the tag's
+        ``scalar_pb`` with the value set (~3 us; ``scalar_pb`` itself takes ~25 us)."""
         for name, value in values.items():
             if value is not None:
-                self._add(scalar_pb(name, float(value)), step)
+                if name not in self._templates:
+                    self._templates[name] = scalar_pb(name, 0.0)
+                proto = summary_pb2.Summary()
+                proto.CopyFrom(self._templates[name])
+                proto.value[0].tensor.float_val[0] = float(value)
+                self._add(proto, step)
 
     def _add(self, proto, step):
         self._protos.append(proto.SerializeToString())
