@@ -60,3 +60,21 @@ def _free_ports(n):
     for s in socks:
         s.close()
     return ports
+
+
+# --- inside a job script, before TensorFlow initialises ---------------------------------------
+def logical_cpus(n=2):
+    """Split the CPU into ``n`` logical devices (``/cpu:0`` ... ``/cpu:n-1``)."""
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+
+
+def strategy(mode):
+    """``"mirrored"``: ``MirroredStrategy`` over 2 logical CPUs; ``"multiworker"``: this worker
+    of a ``MultiWorkerMirroredStrategy`` (``TF_CONFIG`` set by ``run_two_workers``)."""
+    import tensorflow as tf
+    if mode == "mirrored":
+        logical_cpus(2)
+        return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    return tf.distribute.MultiWorkerMirroredStrategy()

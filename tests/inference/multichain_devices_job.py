@@ -4,13 +4,16 @@ logging on. Prints, as one JSON line, the devices of each chain's last trace and
 placed run's draws equal those of the unplaced run with ``jit_compile=False``; the placement log
 of the placed run (stderr) lies between the ``PLACEMENT-START`` and ``PLACEMENT-END`` markers."""
 import json
+import os
 import sys
 
 import numpy as np
 import tensorflow as tf
 
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: jobs
+import jobs  # noqa: E402
+
+jobs.logical_cpus(2)
 tf.debugging.set_log_device_placement(True)
 
 import gentf  # noqa: E402

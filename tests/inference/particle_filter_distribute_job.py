@@ -11,12 +11,15 @@ proposals (initial and step). And ``test_particle_filter``'s ``Unfold`` filter (
 particles) wrapped whole in one ``tf.function`` (resampling decided in the graph).
 """
 import json
+import os
+import sys
 
 import tensorflow as tf
 
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-STRATEGY = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: jobs
+import jobs  # noqa: E402
+
+STRATEGY = jobs.strategy("mirrored")
 
 import gentf  # noqa: E402  (after the devices are configured)
 from gentf import select  # noqa: E402

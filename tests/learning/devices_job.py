@@ -3,12 +3,15 @@ built under ``tf.device("/CPU:1")``; then ``generate``, ``train`` and ``importan
 under that scope with device placement logging on. Prints the variables' devices as one JSON
 line; the placement log (stderr) follows the ``PLACEMENT-START`` marker."""
 import json
+import os
 import sys
 
 import tensorflow as tf
 
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: jobs
+import jobs  # noqa: E402
+
+jobs.logical_cpus(2)
 tf.debugging.set_log_device_placement(True)
 
 import gentf  # noqa: E402

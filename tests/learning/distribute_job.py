@@ -8,18 +8,17 @@ under a ``tf.distribute`` strategy, and prints the results as one JSON line.
 Strategies and logical devices must be set up before TensorFlow initialises, hence a process.
 """
 import json
+import os
 import sys
 
 import numpy as np
 import tensorflow as tf
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: jobs
+import jobs  # noqa: E402
+
 MODE = sys.argv[1]
-if MODE == "mirrored":
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    STRATEGY = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-else:
-    STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
+STRATEGY = jobs.strategy(MODE)
 
 import gentf  # noqa: E402  (after the devices are configured)
 from gentf import ADAM, ParamUpdate, TFFunction, categorical, choicemap, gen, normal, param, train  # noqa: E402
