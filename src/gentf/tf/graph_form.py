@@ -200,11 +200,11 @@ class GraphTFFunction(EagerTFFunction):
         """Reads of the mirrors of the variables the graph reads, in ``_read_names`` order."""
         return [tf.convert_to_tensor(self._view.mirrors[name]) for name in self._read_names]
 
-    def _import(self, xs, reads, also=()):
+    def _import(self, xs, reads, also=None):
         """The graph's ops imported into the calling graph: the placeholders fed ``xs``, the
         variable reads fed ``reads`` (values in ``_read_names`` order), other variable uses the
-        mirrors' handles. Returns the output, or with ``also`` (tensor names of the user's
-        graph) the list ``[output, *those tensors]``."""
+        mirrors' handles. Returns the output, or with ``also`` (a list of tensor names of the
+        user's graph, possibly empty) the list ``[output, *those tensors]``."""
         feeds = {ph.name: x for ph, x in zip(self._inputs, xs)}
         values = dict(zip(self._read_names, reads))
         for node, var in self._reads.items():
@@ -214,9 +214,10 @@ class GraphTFFunction(EagerTFFunction):
             tf.compat.v1.get_default_graph().watch_variable(mirror)  # tapes see the access
             feeds[node + ":0"] = tf.identity(mirror.handle)
         y, *more = tf.graph_util.import_graph_def(self._graph_def, input_map=feeds,
-                                                  return_elements=[self._output.name, *also], name="graph_form")
+                                                  return_elements=[self._output.name, *(also or ())],
+                                                  name="graph_form")
         y.set_shape(self._output.shape)  # static only: the import inferred it (no op per call)
-        return [y, *more] if also else y
+        return y if also is None else [y, *more]
 
 
 class _SessionView:
