@@ -48,7 +48,6 @@ filter bit for bit (tested).
 """
 import io
 import pickle
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -57,7 +56,8 @@ from tqdm.auto import tqdm
 from ..core.choicemap import ChoiceMap
 from ..core.seeds import as_seed, split_seed
 from ..core.tracking import Checkpointable
-from ..learning.checkpoint import CheckpointError, LoopState, Summaries, manager_for, program_graph, restore
+from ..learning.checkpoint import (CheckpointError, LoopState, SaveSchedule, Summaries, manager_for, program_graph,
+                                   restore)
 from ._compile import static_key, unpack
 
 _PLAIN = (type(None), bool, int, float, complex, str, bytes, type, np.generic, np.dtype, tf.dtypes.DType,
@@ -351,7 +351,7 @@ def drive_segments(where, run, done, total, save, saving, checkpoint_every, chec
     graph once), the progress bar, and ``save()`` after a segment that crosses a multiple of
     ``checkpoint_every`` when ``checkpoint_secs`` have passed since the last save, and after the last."""
     bar = tqdm(total=total, initial=done, disable=not progress, desc=where)
-    saved = time.monotonic()
+    schedule = SaveSchedule(save, checkpoint_every, checkpoint_secs)
     try:
         while done < total:
             end, accepted, graph, scalars = run(done)
@@ -363,10 +363,8 @@ def drive_segments(where, run, done, total, save, saving, checkpoint_every, chec
             if progress:
                 bar.update(end - done)
                 bar.set_postfix(acceptance=f"{rate:.3f}", refresh=False)
-            if saving and (end == total or (end // checkpoint_every > done // checkpoint_every
-                                            and time.monotonic() - saved >= checkpoint_secs)):
-                save()
-                saved = time.monotonic()
+            if saving:
+                schedule.step(done, end, end == total)
             done = end
     finally:
         bar.close()

@@ -243,6 +243,28 @@ def _raw_writer(writer):
     return write
 
 
+class SaveSchedule:
+    """When a loop checkpoints (tf.estimator's ``save_checkpoints_secs``: a save costs tens of
+    milliseconds, a compiled step microseconds): ``step(done, end, last)`` calls ``save()``
+    after the last step, and after a step from ``done`` to ``end`` that crosses a multiple of
+    ``every`` once ``secs`` seconds have passed since the last save (0: at every such step)."""
+
+    def __init__(self, save, every, secs):
+        self.save, self.every, self.secs, self.saved = save, every, secs, time.monotonic()
+
+    def step(self, done, end, last):
+        if last or (end // self.every > done // self.every and self.waited()):
+            self.now()
+
+    def waited(self):
+        """Have ``secs`` seconds passed since the last save?"""
+        return time.monotonic() - self.saved >= self.secs
+
+    def now(self):
+        self.save()
+        self.saved = time.monotonic()
+
+
 class Loop:
     """The checkpoint, summary and progress-bar plumbing of an iterative loop (``black_box_vi``,
     ``SVI.run``): ``LoopState(objects, seed, width)`` restored from ``checkpoint`` (its counter is
@@ -265,8 +287,9 @@ class Loop:
         self.manager = manager_for(checkpoint, self.state, where)
         restore(self.manager, self.state, explicit_seed, where)
         self.summaries = Summaries(summary, update, histogram_every, where) if summary is not None else None
-        self.first, self.total, self.every = int(self.state.epoch.numpy()), total, checkpoint_every
-        self.secs, self.saved, self.numbered = checkpoint_secs, time.monotonic(), numbered
+        self.first, self.total = int(self.state.epoch.numpy()), total
+        self.schedule = SaveSchedule(lambda: self.state.save(self.manager, numbered), checkpoint_every,
+                                     checkpoint_secs)
         self.bar = tqdm(total=total, initial=self.first, disable=not progress, desc=where)
 
     def end(self, i, score, graph=None, **scalars):
@@ -280,18 +303,13 @@ class Loop:
             self.summaries.scalars(i, **scalars)
         self.bar.update(1)
         self.bar.set_postfix(objective=f"{objective:.6g}", refresh=False)
-        if self.manager is not None and (last or ((i + 1) % self.every == 0
-                                                  and time.monotonic() - self.saved >= self.secs)):
-            self._save()
+        if self.manager is not None:
+            self.schedule.step(i, i + 1, last)
 
     def save_within(self):
         """Save within an iteration, when ``checkpoint_secs`` seconds have passed since the last save."""
-        if self.manager is not None and time.monotonic() - self.saved >= self.secs:
-            self._save()
-
-    def _save(self):
-        self.state.save(self.manager, self.numbered)
-        self.saved = time.monotonic()
+        if self.manager is not None and self.schedule.waited():
+            self.schedule.now()
 
     @property
     def history(self):

@@ -46,7 +46,6 @@ structure reuses the graph. If tracing fails because the model's structure depen
 values, ``train`` runs eagerly from then on (and says so when ``verbose``).
 """
 import contextlib
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -61,7 +60,7 @@ from ..core.nest import decode, encode
 from ..core.seeds import as_seed, splitmix64
 from ..modeling.handlers import samples_constant
 from ..modeling.params import register_accumulator
-from .checkpoint import Summaries, TrainState, manager_for, restore
+from .checkpoint import SaveSchedule, Summaries, TrainState, manager_for, restore
 
 
 def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, minibatch_size=1,
@@ -112,7 +111,7 @@ def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, mini
         progress = verbose or num_epoch > 1
     first = int(state.epoch.numpy())
     base_seed = state.seed.numpy()  # restored by now; read once, not per epoch
-    saved = time.monotonic()
+    schedule = SaveSchedule(lambda: state.save(manager), checkpoint_every, checkpoint_secs)
     bar = tqdm(range(first, num_epoch), disable=not progress, desc="train", initial=first, total=num_epoch)
     try:
         for epoch in bar:
@@ -137,10 +136,8 @@ def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, mini
                     tqdm.write(f"epoch {epoch}: est. objective value {score:.6g}")
                 if callback is not None:
                     callback(epoch, score)
-                if manager is not None and (epoch + 1 == num_epoch or ((epoch + 1) % checkpoint_every == 0
-                                                                      and time.monotonic() - saved >= checkpoint_secs)):
-                    state.save(manager)
-                    saved = time.monotonic()
+                if manager is not None:
+                    schedule.step(epoch, epoch + 1, epoch + 1 == num_epoch)
             else:
                 state.record(epoch, score)
     finally:
@@ -207,7 +204,7 @@ class _EpochRunner:
 
     def __init__(self, gen_fn, update, verbose, jit_compile, grads=False, strategy=None):
         self.gen_fn, self.update, self.verbose, self.jit_compile = gen_fn, update, verbose, jit_compile
-        self.grads, self.strategy = grads, strategy
+        self.strategy = strategy
         self.last_grads = []
         if grads:
             with strategy.scope() if strategy is not None else contextlib.nullcontext():
@@ -262,13 +259,13 @@ class _EpochRunner:
         code = encode((minibatches, evaluation), comps)
         comps = [tf.convert_to_tensor(c) for c in comps]  # all tensors: the cached concrete program
         seeds = tf.constant(seeds)
-        return self._run(("train", self.update, self.grads, self.strategy, code),
+        return self._run(("train", self.update, len(self.last_grads), self.strategy, code),
                          lambda c, s: self.body(*decode(code, c)[0], s, _unpacked), (comps, seeds),
                          lambda: self.body(minibatches, evaluation, seeds, _unpacked))
 
     def run_dataset(self, iterator, sizes, perms, seeds):
         perms, seeds = tf.constant(perms), tf.constant(seeds)
-        return self._run(("train-dataset", self.update, self.grads, self.strategy, sizes,
+        return self._run(("train-dataset", self.update, len(self.last_grads), self.strategy, sizes,
                           str(iterator.element_spec)),
                          lambda it, p, s: self.dataset_body(it, sizes, p, s), (iterator, perms, seeds),
                          lambda: self.dataset_body(iterator, sizes, perms, seeds))
