@@ -92,12 +92,12 @@ def check(checks, pending=None):
             assert_all([(cond, message)])
 
 
-def nan_checks(value, where):
-    """The check that an observed ``value`` is not NaN (none for integers or with validation
-    off), its message naming ``where``."""
+def nan_checks(value):
+    """The check that an observed ``value`` is not NaN, as ``(condition, message)`` pairs like a
+    distribution's ``arg_checks`` (none for integers or with validation off)."""
     if not (_validate and value.dtype.is_floating):
         return []
-    return [(~tf.math.is_nan(value), f"{where}: the observed value is NaN")]
+    return [(~tf.math.is_nan(value), "the observed value is NaN")]
 
 
 def guard(checks, value):

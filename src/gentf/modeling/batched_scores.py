@@ -122,7 +122,7 @@ def _score_group(dist, members, pending_checks):
         path, args, value, slot, baseline, diff, observed = members[0]
         dist.validate(args, path, pending_checks)
         if observed:
-            check(nan_checks(value, f"{dist!r} at address {show(path)}"), pending_checks)
+            check(observation_checks(value, dist, path), pending_checks)
         slot.value = dist.logpdf(value, *args)
         if diff is not None:
             diff.value = slot.value - tf.cast(baseline, slot.value.dtype)
@@ -133,10 +133,10 @@ def _score_group(dist, members, pending_checks):
         for cond, message in dist.arg_checks(*args):
             _check_members(cond, message, dist, paths, pending_checks)
         observed = [m[6] for m in members]
-        if any(observed) and values.dtype.is_floating:  # NaN observations, members not observed pass
-            ok = tf.reduce_all(tf.reshape(~tf.math.is_nan(values), [len(members), -1]), axis=1)
-            ok = ok if all(observed) else ok | tf.constant([not o for o in observed])
-            pending_checks.append((ok, [f"{dist!r} at address {show(p)}: the observed value is NaN" for p in paths]))
+        if any(observed):
+            sampled = tf.reshape([not o for o in observed], [len(members)] + [1] * (values.shape.rank - 1))
+            for cond, message in nan_checks(values):  # members not observed pass
+                _check_members(cond if all(observed) else cond | sampled, message, dist, paths, pending_checks)
     lp = dist.log_prob(values, *args)
     ok = dist.in_support(values, *args)
     if ok is not None:
@@ -151,6 +151,11 @@ def _score_group(dist, members, pending_checks):
         for member, d in zip(members, tf.unstack(diffs)):
             if member[5] is not None:
                 member[5].value = d
+
+
+def observation_checks(value, dist, path):
+    """The ``domain.nan_checks`` of the value observed at ``path``, their messages naming it."""
+    return [(cond, f"{dist.name} at address {show(path)}: {message}") for cond, message in nan_checks(value)]
 
 
 def _check_members(cond, message, dist, paths, pending_checks):

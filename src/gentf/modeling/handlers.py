@@ -11,12 +11,12 @@ import tensorflow as tf
 from ..core.address import show, subselection_at
 from ..core.argdiffs import NoChange, UnknownChange
 from ..core.choicemap import ChoiceMap
-from ..core.domain import assert_all, check, guard, is_rejecting, nan_checks, validating
+from ..core.domain import assert_all, check, guard, is_rejecting, validating
 from ..core.errors import (ConstraintMismatchError, DuplicateAddressError, MissingChoiceError,
                            UnvisitedConstraintError)
 from ..core.gfi import unvisited_dropped
 from ..core.nest import is_tensor_like
-from .batched_scores import ScoreBatches, Total, done, total
+from .batched_scores import ScoreBatches, Total, done, observation_checks, total
 from .distribution import Distribution
 from .trace import CallRecord, ChoiceRecord, DynamicTrace
 
@@ -25,7 +25,7 @@ def coerce(value, dist, args, path, like=None, checks=None, nan_check=True):
     """A constraint value as a tensor of the choice's dtype; a kind or shape mismatch is an error.
     ``like`` is the previous value at this address (update), which fixes shape and dtype. The
     value is checked into the body's list ``checks`` (None: at once); ``nan_check=False`` leaves
-    the NaN check (``domain.nan_checks``) to the caller."""
+    the NaN check (``batched_scores.observation_checks``) to the caller."""
     target = like.dtype if like is not None else dist.value_dtype(*args)
     where = f"constraint at address {show(path)}"
     found = []
@@ -46,9 +46,8 @@ def coerce(value, dist, args, path, like=None, checks=None, nan_check=True):
     expected = like.shape if like is not None else dist.value_shape(*args)
     if not value.shape.is_compatible_with(expected):
         raise ConstraintMismatchError(f"{where}: shape {value.shape} does not match the choice's shape {expected}")
-    check(found + (nan_checks(value, f"{dist!r} at address {show(path)}") if nan_check else []), checks)
+    check(found + (observation_checks(value, dist, path) if nan_check else []), checks)
     return value
-
 
 
 def _as_bool(value, dist, path):
@@ -134,14 +133,14 @@ class Handler:
     def logpdf(self, path, dist, args, value, baseline=None, observed=False):
         """``log p(value; args)`` of the choice at ``path`` (with a ``baseline``, the pair
         ``(log p, log p - baseline)``): pending in a batch (graphs, ``batched_scores``) or
-        computed now; the arguments (and, for an ``observed`` value, its ``nan_checks``: the
-        caller's ``coerce`` left them) are validated with it in a graph."""
+        computed now; the arguments are validated with it in a graph, and an ``observed`` value
+        is checked for NaN (``batched_scores.observation_checks``; the caller's ``coerce`` left it)."""
         if self.batches is not None and ScoreBatches.batchable(dist, args, value):
             return self.batches.add(self.prefix + path, dist, args, value, baseline, observed)
         if self.batches is not None:
             dist.validate(args, self.prefix + path, self.domain_checks)
-            if observed:
-                check(nan_checks(value, f"{dist!r} at address {show(self.prefix + path)}"), self.domain_checks)
+        if observed:
+            check(observation_checks(value, dist, self.prefix + path), self.domain_checks)
         score = dist.logpdf(value, *args)
         return score if baseline is None else (score, score - baseline)
 
@@ -197,14 +196,14 @@ class GenerateHandler(Handler):
         constrained = self.constraints.has_value(path)
         if constrained:
             value = coerce(self.constraints[path], dist, args, self.prefix + path, checks=self.domain_checks,
-                           nan_check=self.batches is None)
+                           nan_check=False)  # checked with its score (``logpdf``)
         elif self.require_all:
             raise MissingChoiceError(f"assess: no value for the choice at address {show(path)}")
         else:
             value = dist.sample(self.seeds(), *args)
             if _samples_constant[0]:
                 value = tf.stop_gradient(value)
-        score = self.logpdf(path, dist, args, value, observed=constrained and self.batches is not None)
+        score = self.logpdf(path, dist, args, value, observed=constrained)
         if constrained:
             self.weights.append(score)
         return value, score
