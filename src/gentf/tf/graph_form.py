@@ -184,8 +184,8 @@ class GraphTFFunction(EagerTFFunction):
                 used = {t for op in graph.get_operations() if op.name not in forward
                         for t in op.inputs if t.op.name in forward} | {g for g in grads if g.op.name in forward}
                 saved = [(t, tf.compat.v1.placeholder(t.dtype, t.shape)) for t in sorted(used, key=lambda t: t.name)]
-            graph_def = _replaced(graph.as_graph_def(), {t.name: p.name for t, p in saved})
             rename = {t.name: p.name for t, p in saved}
+            graph_def = _replaced(graph.as_graph_def(), rename)
             outputs = [rename.get(g.name, g.name) for g in grads]
             graph_def = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [n.split(":")[0] for n in outputs])
             self._backward_def = (graph_def, [t.name for t in inputs + [dy]], outputs,
