@@ -22,25 +22,15 @@ STRATEGY = jobs.strategy(MODE)
 
 import gentf  # noqa: E402  (after the devices are configured)
 from gentf import ADAM, ParamUpdate, TFFunction, bernoulli, gen, normal, param  # noqa: E402
+import svi_models  # noqa: E402
 
 F64 = tf.float64
 X = np.random.default_rng(0).normal(1.0, 2.0, size=(80, 4))
 
 
 def linear_gaussian():
-    """z ~ N(0, 1), x | z ~ N(w z + b, 1) per datum (float64 @gen params); guide
-    q(z | x) = N(a x + c, exp(log_s)); ELBO with 2 particles (pathwise gradients)."""
-    @gen
-    def model(x):
-        z = normal(tf.zeros_like(x), 1.0) @ "z"
-        normal(param("w") * z + param("b"), 1.0) @ "x"
-
-    @gen
-    def guide(x):
-        normal(param("a") * x + param("c"), tf.exp(param("log_s")) * tf.ones_like(x)) @ "z"
-    for fn, names in ((model, ("w", "b")), (guide, ("a", "c", "log_s"))):
-        for name, value in zip(names, (0.5, 0.1, -0.2)):
-            gentf.init_param(fn, name, tf.constant(value, F64))
+    """``svi_models.linear_gaussian``; ELBO with 2 particles (pathwise gradients)."""
+    model, guide = svi_models.linear_gaussian()
     return model, guide, [model, guide], dict(objective="elbo", num_particles=2), tf.constant(X[:, 0], F64)
 
 

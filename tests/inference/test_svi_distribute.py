@@ -21,9 +21,10 @@ import pytest
 import tensorflow as tf
 
 import gentf
-from gentf import ADAM, ArgumentError, ParamUpdate, gen, normal, param
+from gentf import ADAM, ArgumentError, ParamUpdate
 
 import jobs
+import svi_models
 
 JOB = os.path.join(os.path.dirname(__file__), "svi_distribute_job.py")
 F64 = tf.float64
@@ -59,18 +60,8 @@ def test_multi_worker_mirrored_strategy_two_local_workers_matches_single_device(
 
 # --- in this process: a one-device strategy --------------------------------------------------------
 def _linear_gaussian():
-    """A fresh linear-Gaussian model and guide (new @gen functions, so new parameter Variables)."""
-    @gen
-    def model(x):
-        z = normal(tf.zeros_like(x), 1.0) @ "z"
-        normal(param("w") * z + param("b"), 1.0) @ "x"
-
-    @gen
-    def guide(x):
-        normal(param("a") * x + param("c"), tf.exp(param("log_s")) * tf.ones_like(x)) @ "z"
-    for fn, names in ((model, ("w", "b")), (guide, ("a", "c", "log_s"))):
-        for name, value in zip(names, (0.5, 0.1, -0.2)):
-            gentf.init_param(fn, name, tf.constant(value, F64))
+    """A fresh ``svi_models.linear_gaussian`` and its ADAM update."""
+    model, guide = svi_models.linear_gaussian()
     return model, guide, ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), model, guide)
 
 
