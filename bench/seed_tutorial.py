@@ -20,7 +20,8 @@ Variants:
   (d) a hand-written numpy loop (the analytic gradient ``xs^T (onehot(ys) - probs)``).
 Every loop draws its batches with the same ``BatchLoader`` (numpy) per iteration. Each loop is
 built and run for one iteration first (tracing, reported apart); then ``--rounds`` rounds run
-every variant in turn for its share of the iterations, so variants compared in one round saw
+every variant in turn for its share of the iterations (each round starting one variant later,
+so no variant always runs first or after the same one), so variants compared in one round saw
 the same machine load (this machine is shared): ms/iter is the median over rounds, and each
 ratio the median over rounds of the ratio to (c) or (d) in the same round.
 
@@ -220,8 +221,8 @@ def main(argv=None):
         first[name] = timed(lambda: loops.setdefault(name, make()).run(1))
         print(f"  ready: {name}: first iteration {first[name]:.2f} s", flush=True)
     per_it = {name: [] for name, _, _ in variants}
-    for _ in range(args.rounds):
-        for name, _, iters in variants:
+    for r in range(args.rounds):
+        for name, _, iters in variants[r % len(variants):] + variants[:r % len(variants)]:  # rotated
             k = max(1, (iters - 1) // args.rounds)
             per_it[name].append(timed(lambda: loops[name].run(k)) / k)
     hand, numpy_ = per_it["(c) hand-written TF loop"], per_it["(d) numpy loop"]

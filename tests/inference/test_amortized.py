@@ -382,3 +382,22 @@ def test_a_run_crashed_mid_epoch_resumes_bit_for_bit(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(params(), full_params))
     with pytest.raises(ArgumentError, match="checkpoint_steps must be a positive int"):
         svi(lg_model, lg_guide, dataset(), update(), data_fn, checkpoint_steps=0, **run)
+
+
+def test_a_failed_check_takes_no_step():
+    """The compiled step's accumulation and update wait for its checks: a guide whose scale is
+    negative raises a DomainError and leaves every parameter and the optimizer as they were."""
+    @gen
+    def guide(x):
+        normal(param("a") * x, param("scale") * tf.ones_like(x)) @ "z"
+    gentf.init_param(guide, "a", tf.constant(0.5, F64))
+    gentf.init_param(guide, "scale", tf.constant(-1.0, F64))
+    set_params(0.5, 0.1, 0.5, 0.1, -0.2)
+    update = gentf.ParamUpdate(gentf.ADAM(0.1, 0.9, 0.999, 1e-8), lg_model, guide)
+    state = lambda: {k: np.array(v.numpy()) for k, v in update._checkpoint_children().items()}  # noqa: E731
+    before = state()
+    for _ in range(2):  # traced, then cached
+        with pytest.raises(gentf.DomainError, match="normal at address 'z': std must be positive"):
+            SVI(lg_model, guide, update, data_fn).step(X, seed=0)
+        after = state()
+        assert all(np.array_equal(after[k], before[k]) for k in before)

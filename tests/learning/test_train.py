@@ -280,3 +280,26 @@ def test_one_pass_accumulation_equals_generate_then_accumulate():
     assert np.all(expected[0] != 0) and np.all(expected[1] != 0)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-12)
+
+
+def update_state(update):
+    """Every Variable a checkpoint of ``update`` saves (parameters, accumulators, slots, counter)."""
+    return {name: np.array(var.numpy()) for name, var in update._checkpoint_children().items()}
+
+
+def test_a_failed_check_in_a_compiled_epoch_leaves_the_state_as_it_was():
+    """TF orders a graph's assertions only among themselves: the compiled epoch's accumulation
+    and step must wait for the checks, or a DomainError would come after a step on bad values."""
+    @gen
+    def model(xs):
+        categorical(tf.exp(tf.matmul(xs, param("W")))) @ "ys"  # unnormalised: not a probability vector
+    gentf.init_param(model, "W", tf.fill((3, 2), tf.constant(0.1, tf.float64)))
+    update = ParamUpdate(ADAM(0.1, 0.9, 0.999, 1e-8), model)
+    data = lambda: ((np.ones((4, 3)),), choicemap({"ys": np.zeros(4, np.int32)}))  # noqa: E731
+    before = update_state(update)
+    for _ in range(2):  # the first call traces the epoch program, the second runs it cached
+        with pytest.raises(gentf.DomainError, match="categorical at address 'ys': probs must sum to 1"):
+            train(model, data, update, num_epoch=2, progress=False)
+        assert not gentf.explain_compile(model)  # it ran compiled
+        after = update_state(update)
+        assert after.keys() == before.keys() and all(np.array_equal(after[k], before[k]) for k in before)

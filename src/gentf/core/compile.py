@@ -35,7 +35,7 @@ import tensorflow as tf
 from . import domain
 from .dtypes import default_float
 from .errors import GentfError
-from .nest import decode, encode
+from .nest import decode, encode, host_tensor
 from .seeds import randomness_mode, xla_randomness
 
 _log = logging.getLogger("gentf")
@@ -148,7 +148,7 @@ def run_repeated(owner, name, static, objs, body):
         hash(key)
     except TypeError:  # an unhashable static argument: no caching
         return body(objs)
-    inputs = [c if isinstance(c, (tf.Tensor, tf.Variable)) else tf.convert_to_tensor(c) for c in comps]
+    inputs = [c if isinstance(c, (tf.Tensor, tf.Variable)) else host_tensor(c) for c in comps]
     return run(owner, key, lambda: lambda tensors: body(decode(code, list(tensors))[0]), (inputs,),
                fallback=lambda: body(objs), compile_after=1)
 

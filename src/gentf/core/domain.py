@@ -26,6 +26,7 @@ accepts is still raised, by the GFI calls made outside the scope.
 """
 import contextlib
 import math
+import weakref
 
 import tensorflow as tf
 
@@ -38,6 +39,7 @@ _collectors = []   # (graph, list of index tensors) per enclosing particle-batch
 _failure = []      # [tf.Variable]: the first failed check's index, -1 when none
 _validate = True   # set_validate_args
 _rejecting = 0     # > 0 inside rejecting(): failed checks give a -inf score instead of an error
+_assertions = weakref.WeakKeyDictionary()  # graph -> its assertion ops (assertions())
 
 
 def set_validate_args(enabled):
@@ -146,7 +148,16 @@ def _flat(checks):
 def _assert(ok, messages, index):
     """A graph assertion of ``ok`` whose message, on failure, is ``messages[index]``."""
     table = tf.constant([_MARKER + m for m in messages])
-    tf.debugging.Assert(ok, [tf.gather(table, tf.maximum(index, 0))])
+    op = tf.debugging.Assert(ok, [tf.gather(table, tf.maximum(index, 0))])
+    _assertions.setdefault(tf.compat.v1.get_default_graph(), []).append(op)
+
+
+def assertions():
+    """The assertions traced so far into the current graph. TF orders an assertion only among
+    other assertions, so a variable written in the same program could be written before a
+    check fails; a write placed after these (``tf.control_dependencies``) runs only when every
+    check traced before it passed: a failed check then leaves the state as it was."""
+    return list(_assertions.get(tf.compat.v1.get_default_graph(), ()))
 
 
 @contextlib.contextmanager

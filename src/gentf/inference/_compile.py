@@ -14,7 +14,7 @@ import tensorflow as tf
 from ..core import compile as compiled
 from ..core import domain
 from ..core.compile import DynamicStructureError
-from ..core.nest import decode, encode
+from ..core.nest import decode, encode, host_tensor
 from ..core.seeds import as_seed, fold_in, seed_scope, standard_uniform, vectorizable_randomness
 
 
@@ -152,7 +152,7 @@ def particle(traces, index):
 def flat_components(obj, where):
     """``(code, tensors)`` of a nest (traces included), every leaf converted to a tensor."""
     code, comps = static_key(obj)
-    return code, [tf.convert_to_tensor(c) for c in comps]
+    return code, [host_tensor(c) for c in comps]
 
 
 def same_structure(code_a, code_b, where):

@@ -110,8 +110,10 @@ class _Pointwise(GenerateHandler):
     def choice(self, path, dist, args):
         full = self.prefix + path
         nonreparam = False
+        if self.batches is not None:  # in a graph, Handler.visit leaves the checks to the scoring
+            dist.validate(args, full, self.domain_checks)
         if self.constraints.has_value(path):
-            value = coerce(self.constraints[path], dist, args, full)
+            value = coerce(self.constraints[path], dist, args, full, checks=self.domain_checks)
         elif self.role == "model":
             raise MissingChoiceError(f"SVI: the model's latent choice at address {show(full)} is neither "
                                      f"observed nor proposed by the guide")
@@ -119,10 +121,7 @@ class _Pointwise(GenerateHandler):
             value = dist.sample(self.seeds(), *args)
             if not _reparameterized(dist, args, value):
                 nonreparam, value = True, tf.stop_gradient(value)
-        lp = dist.log_prob(value, *args)
-        ok = dist.in_support(value, *args)
-        if ok is not None:
-            lp = tf.where(ok, lp, tf.constant(-math.inf, lp.dtype))
+        lp = dist.log_density(value, *args)
         self.terms.add(full, lp, nonreparam, observed=self.role == "model" and full not in self.proposed)
         return value, tf.reduce_sum(lp)
 

@@ -38,7 +38,7 @@ from ..core.errors import ArgumentError, NonDifferentiableError
 from ..core.gfi import accumulate_param_gradients, assess, get_choices, simulate
 from ..core.seeds import as_seed, split_seed
 from ..learning.checkpoint import Loop, program_graph
-from ..modeling.params import register_accumulator
+from ..modeling.params import accumulate
 from ._compile import loop_map, static_key, unpack
 
 
@@ -67,8 +67,7 @@ def _accumulate(traces, scales):
 def _accumulate_reparam(tape, objective, variables):
     """Add ``d objective / d variables`` to the variables' gentf gradient accumulators."""
     grads = tape.gradient(objective, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    for var, grad in zip(variables, grads):
-        register_accumulator(var).assign_add(tf.cast(grad, var.dtype))
+    accumulate(variables, grads)
 
 
 def _check_continuous(traces):

@@ -19,6 +19,7 @@ ops, eagerly (as one cached ``tf.function``) or inside a caller's ``tf.function`
 """
 import tensorflow as tf
 
+from ..core import domain
 from ..core.errors import ArgumentError
 from ..core.tracking import Checkpointable
 from ..modeling.dsl import GenFunction
@@ -67,7 +68,8 @@ class ParamUpdate(Checkpointable):
         return list(self._group.accumulators)
 
     def apply(self):
-        """Ascend the accumulated gradients of every parameter, then zero the accumulators."""
+        """Ascend the accumulated gradients of every parameter, then zero the accumulators. In a
+        graph, after every domain check traced before it: a failed check takes no step."""
         self._group.apply()
 
 
@@ -118,7 +120,7 @@ def _unique(variables):
 def _apply_rule(conf, variables, accumulators, slots, counter):
     """The ops of one step of ``conf``: ``counter += 1``; ``theta += delta``; slots updated;
     accumulators zeroed. Works on eager Variables and on tf.compat.v1 Variables alike."""
-    t_int = counter.assign_add(1)
+    t_int = tf.convert_to_tensor(counter.assign_add(1))  # read once, not once per variable
     ops = []
     for var, acc, var_slots in zip(variables, accumulators, slots):
         grad = tf.convert_to_tensor(acc)
@@ -156,4 +158,5 @@ class _Group:
         if tf.executing_eagerly():
             self._compiled()
         else:
-            self._ops()
+            with tf.control_dependencies(domain.assertions()):  # no step after a failed check
+                self._ops()

@@ -56,10 +56,10 @@ from ..core.distribute import sharded, strategy_for
 from ..core import compile as compiled
 from ..core.errors import ArgumentError
 from ..core.gfi import accumulate_param_gradients, generate
-from ..core.nest import decode, encode
+from ..core.nest import decode, encode, host_tensor
 from ..core.seeds import as_seed, splitmix64
 from ..modeling.handlers import samples_constant
-from ..modeling.params import register_accumulator
+from ..modeling.params import accumulate
 from .checkpoint import SaveSchedule, Summaries, TrainState, manager_for, restore
 
 
@@ -257,8 +257,8 @@ class _EpochRunner:
     def run(self, minibatches, evaluation, seeds):
         comps = []
         code = encode((minibatches, evaluation), comps)
-        comps = [tf.convert_to_tensor(c) for c in comps]  # all tensors: the cached concrete program
-        seeds = tf.constant(seeds)
+        comps = [host_tensor(c) for c in comps]  # all tensors: the cached concrete program
+        seeds = host_tensor(seeds)
         return self._run(("train", self.update, len(self.last_grads), self.strategy, code),
                          lambda c, s: self.body(*decode(code, c)[0], s, _unpacked), (comps, seeds),
                          lambda: self.body(minibatches, evaluation, seeds, _unpacked))
@@ -303,8 +303,7 @@ def generate_accumulating(gen_fn, args, constraints, seed):
         trace, _ = generate(gen_fn, args, constraints, seed=seed)
     variables = [v for v in tape.watched_variables() if v.trainable]
     grads = tape.gradient(trace.score, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    for var, grad in zip(variables, grads):
-        register_accumulator(var).assign_add(grad)
+    accumulate(variables, grads)
 
 
 def _unpacked(x):

@@ -137,10 +137,7 @@ def _score_group(dist, members, pending_checks):
             sampled = tf.reshape([not o for o in observed], [len(members)] + [1] * (values.shape.rank - 1))
             for cond, message in nan_checks(values):  # members not observed pass
                 _check_members(cond if all(observed) else cond | sampled, message, dist, paths, pending_checks)
-    lp = dist.log_prob(values, *args)
-    ok = dist.in_support(values, *args)
-    if ok is not None:
-        lp = tf.where(ok, lp, tf.constant(-np.inf, lp.dtype))
+    lp = dist.log_density(values, *args)
     scores = tf.reduce_sum(tf.reshape(lp, [len(members), -1]), axis=1)
     for member, score in zip(members, tf.unstack(scores)):
         member[3].value = score

@@ -106,14 +106,16 @@ class Distribution(GenerativeFunction):
         dist = self.tfp_dist(*args)
         return dist.log_prob(self._value_for_log_prob(value, dist))
 
+    def log_density(self, value, *args):
+        """Elementwise ``log p(value; args)`` (``log_prob``), ``-inf`` outside the support."""
+        lp = self.log_prob(value, *args)
+        ok = self.in_support(value, *args)
+        return lp if ok is None else tf.where(ok, lp, tf.constant(-np.inf, lp.dtype))
+
     def logpdf(self, value, *args):
         """``sum log p(value; args)`` over the batch; ``-inf`` outside the support, never NaN
         for valid arguments."""
-        lp = self.log_prob(value, *args)
-        ok = self.in_support(value, *args)
-        if ok is not None:
-            lp = tf.where(ok, lp, tf.constant(-np.inf, lp.dtype))
-        return tf.reduce_sum(lp)
+        return tf.reduce_sum(self.log_density(value, *args))
 
     def _value_for_log_prob(self, value, dist):
         return as_dtype(value, dist.dtype)

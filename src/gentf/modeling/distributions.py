@@ -492,6 +492,11 @@ class Categorical(_Count):
         gumbel = -tf.math.log(-tf.math.log(standard_uniform(tf.shape(probs), tfp_seed(seed), probs.dtype)))
         return tf.argmax(tf.math.log(probs) + gumbel, axis=-1, output_type=tf.int32)
 
+    def in_support(self, value, probs):
+        # An integer outside 0..K-1 selects no probability in log_prob (log 0 = -inf): no
+        # separate test; a float value still must be a whole number (``_Count``).
+        return None if _tensor(value).dtype.is_integer else super().in_support(value, probs)
+
     def log_prob(self, value, probs):
         # log probs[value] (as Gen.jl); an index outside 0..K-1 selects nothing: log 0 = -inf.
         index = tf.cast(_tensor(value), tf.int32)

@@ -19,7 +19,7 @@ from ..core.argdiffs import NoChange, UnknownChange, all_unchanged
 from ..core.seeds import SeedStream
 from ..core.gradients import is_float, objective as log_p_objective, split_gradients
 from .handlers import GenerateHandler, RegenerateHandler, UpdateHandler, total
-from .params import missing_param, register_accumulator
+from .params import accumulate, missing_param
 from .trace import ChoiceRecord, DynamicTrace
 
 
@@ -131,8 +131,7 @@ class GenFunction(GenerativeFunction):
         tape, objective, args, _ = self._replay(trace, EmptySelection, retval_grad)
         variables = [v for v in tape.watched_variables() if v.trainable]
         arg_grads, var_grads = split_gradients(tape, objective, args, variables)
-        for var, grad in zip(variables, var_grads):
-            register_accumulator(var).assign_add(tf.cast(scale, grad.dtype) * grad)
+        accumulate(variables, var_grads, scale)
         return arg_grads
 
 

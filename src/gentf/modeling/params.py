@@ -6,6 +6,7 @@ variables) has a gradient accumulator: a non-trainable Variable of the same shap
 """
 import tensorflow as tf
 
+from ..core import domain
 from ..core.errors import AddressError, NotInModelError
 from ..core.gfi import active_handler
 
@@ -40,6 +41,16 @@ def register_accumulator(var):
                     acc = tf.Variable(tf.zeros(var.shape, var.dtype), trainable=False, name=name)
         _accumulators[var.ref()] = acc
     return acc
+
+
+def accumulate(variables, grads, scale=None):
+    """``g_theta += scale * grad`` into each parameter's accumulator (scale 1 when None), in the
+    parameter's dtype. In a graph the writes come after every domain check traced before them
+    (``domain.assertions()``), so a failed check accumulates nothing."""
+    with tf.control_dependencies(domain.assertions()):
+        for var, grad in zip(variables, grads):
+            step = grad if scale is None else tf.cast(scale, grad.dtype) * grad
+            register_accumulator(var).assign_add(tf.cast(step, var.dtype))
 
 
 def param(name):

@@ -13,7 +13,7 @@ import inspect
 import tensorflow as tf
 
 from ..core.errors import ArgumentError
-from ..modeling.params import register_accumulator
+from ..modeling.params import accumulate, register_accumulator
 from .function import TFFunction
 
 
@@ -77,8 +77,7 @@ class EagerTFFunction(TFFunction):
 
     def _accumulate(self, variables, scale, gradients):
         arg_grads, var_grads = gradients()
-        for var, grad in zip(variables, var_grads):
-            register_accumulator(var).assign_add(tf.cast(scale, grad.dtype) * grad)
+        accumulate(variables, var_grads, scale)
         return arg_grads
 
 
