@@ -287,9 +287,11 @@ def update_state(update):
     return {name: np.array(var.numpy()) for name, var in update._checkpoint_children().items()}
 
 
-def test_a_failed_check_in_a_compiled_epoch_leaves_the_state_as_it_was():
-    """TF orders a graph's assertions only among themselves: the compiled epoch's accumulation
-    and step must wait for the checks, or a DomainError would come after a step on bad values."""
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_a_failed_check_in_a_compiled_epoch_leaves_the_state_as_it_was(jit_compile):
+    """TF orders a graph's assertions only among themselves, and XLA asserts nothing: the
+    compiled epoch's accumulation and step must wait for the checks, or a DomainError would
+    come after a step on bad values."""
     @gen
     def model(xs):
         categorical(tf.exp(tf.matmul(xs, param("W")))) @ "ys"  # unnormalised: not a probability vector
@@ -299,7 +301,7 @@ def test_a_failed_check_in_a_compiled_epoch_leaves_the_state_as_it_was():
     before = update_state(update)
     for _ in range(2):  # the first call traces the epoch program, the second runs it cached
         with pytest.raises(gentf.DomainError, match="categorical at address 'ys': probs must sum to 1"):
-            train(model, data, update, num_epoch=2, progress=False)
+            train(model, data, update, num_epoch=2, progress=False, jit_compile=jit_compile)
         assert not gentf.explain_compile(model)  # it ran compiled
         after = update_state(update)
         assert after.keys() == before.keys() and all(np.array_equal(after[k], before[k]) for k in before)

@@ -152,12 +152,24 @@ def _assert(ok, messages, index):
     _assertions.setdefault(tf.compat.v1.get_default_graph(), []).append(op)
 
 
-def assertions():
-    """The assertions traced so far into the current graph. TF orders an assertion only among
-    other assertions, so a variable written in the same program could be written before a
-    check fails; a write placed after these (``tf.control_dependencies``) runs only when every
-    check traced before it passed: a failed check then leaves the state as it was."""
-    return list(_assertions.get(tf.compat.v1.get_default_graph(), ()))
+def after_checks(write):
+    """Run the state write ``write()`` only if every check traced before it passed, so that a
+    failed check leaves the state as it was. Eagerly a failed check has raised already. In a
+    graph TF orders an assertion only among other assertions, so ``write`` is made to wait for
+    the graph's assertions so far; in a program XLA compiles (``deferred()``), which asserts
+    nothing, it runs only while no failure is recorded (``tf.cond``)."""
+    if tf.executing_eagerly():
+        write()
+    elif _deferred and _failure:
+        tf.cond(failure_index() < 0, lambda: _ran(write), lambda: tf.constant(False))
+    else:
+        with tf.control_dependencies(_assertions.get(tf.compat.v1.get_default_graph(), [])):
+            write()
+
+
+def _ran(write):
+    write()
+    return tf.constant(True)
 
 
 @contextlib.contextmanager

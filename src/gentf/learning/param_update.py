@@ -158,5 +158,4 @@ class _Group:
         if tf.executing_eagerly():
             self._compiled()
         else:
-            with tf.control_dependencies(domain.assertions()):  # no step after a failed check
-                self._ops()
+            domain.after_checks(self._ops)  # no step after a failed check

@@ -45,12 +45,13 @@ def register_accumulator(var):
 
 def accumulate(variables, grads, scale=None):
     """``g_theta += scale * grad`` into each parameter's accumulator (scale 1 when None), in the
-    parameter's dtype. In a graph the writes come after every domain check traced before them
-    (``domain.assertions()``), so a failed check accumulates nothing."""
-    with tf.control_dependencies(domain.assertions()):
+    parameter's dtype, after every domain check traced before (``domain.after_checks``): a failed
+    check accumulates nothing."""
+    def write():
         for var, grad in zip(variables, grads):
             step = grad if scale is None else tf.cast(scale, grad.dtype) * grad
             register_accumulator(var).assign_add(tf.cast(step, var.dtype))
+    domain.after_checks(write)
 
 
 def param(name):
