@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 import gentf
+from gentf.core import compile as compiled
 from gentf import (ADAM, FixedStepGradientDescent, ParamUpdate, categorical, choicemap, gen, normal,
                    param, train)
 
@@ -305,3 +306,34 @@ def test_a_failed_check_in_a_compiled_epoch_leaves_the_state_as_it_was(jit_compi
         assert not gentf.explain_compile(model)  # it ran compiled
         after = update_state(update)
         assert after.keys() == before.keys() and all(np.array_equal(after[k], before[k]) for k in before)
+
+
+def _used_xla(model):
+    """Was one of the model's epoch programs compiled with XLA?"""
+    return any(key[1] is True for key in compiled._state(model).programs if key[0] != "concrete")
+
+
+def test_epochs_compile_with_xla_by_default_when_small(monkeypatch):
+    """``jit_compile="auto"``: XLA for an epoch program of at most ``XLA_MAX_OPS`` ops (the same
+    scores as without it), a plain graph beyond, and a plain graph for a dataset's epochs."""
+    scores = {}
+    for jit_compile in ("auto", False):
+        model = normal_model(0.5)
+        setting = {} if jit_compile == "auto" else {"jit_compile": False}  # "auto": the default
+        scores[jit_compile] = train(model, counting_data(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), model),
+                                    num_epoch=5, seed=3, progress=False, **setting)
+        assert _used_xla(model) == (jit_compile == "auto")
+    np.testing.assert_allclose(scores["auto"], scores[False], rtol=1e-12)
+    monkeypatch.setattr(compiled, "XLA_MAX_OPS", 5)
+    model = normal_model(0.5)
+    train(model, counting_data(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), model), num_epoch=2, progress=False)
+    assert not _used_xla(model)
+    monkeypatch.undo()
+
+    @gen
+    def shifted(a):
+        normal(param("theta") + a, 1.0) @ "x"
+    gentf.init_param(shifted, "theta", tf.constant(0.5, tf.float64))
+    data = tf.data.Dataset.from_tensor_slices(((np.zeros(4),), {"x": np.arange(4.0)})).repeat()
+    train(shifted, data, ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), shifted), num_epoch=2, progress=False)
+    assert not _used_xla(shifted)
