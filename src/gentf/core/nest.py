@@ -18,7 +18,7 @@ def host_tensor(x):
     ~45 us for a 100 x 784 float64 batch and ~6 us for a small array, where
     ``tf.convert_to_tensor``'s own copy costs ~100 us and ~25 us. Being a private copy, the
     tensor never changes when the array is written later. Anything else is converted."""
-    if isinstance(x, np.ndarray) and x.dtype.kind in "fiu" and x.size:
+    if isinstance(x, np.ndarray) and x.dtype in _DLPACK_DTYPES and x.size:
         buffer = np.empty(x.nbytes + _ALIGN, np.uint8)
         start = -buffer.ctypes.data % _ALIGN
         copy = buffer[start:start + x.nbytes].view(x.dtype).reshape(x.shape)
@@ -28,6 +28,8 @@ def host_tensor(x):
 
 
 _ALIGN = 64  # bytes: TF's allocator alignment, which its kernels check
+_DLPACK_DTYPES = frozenset(np.dtype(t) for t in ("float16", "float32", "float64", "int8", "int16", "int32",
+                                                 "int64", "uint8", "uint16", "uint32", "uint64"))  # native order
 
 
 def encode(obj, comps):

@@ -76,8 +76,8 @@ def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, mini
     generator, see ``gentf.seed``). ``jit_compile``: compile each epoch with XLA (True), or
     not (False); ``"auto"`` (the default) uses XLA for an epoch program of at most
     ``XLA_MAX_OPS`` ops on data from a ``data_generator`` outside a ``tf.distribute``
-    strategy, as the inference library's programs (XLA fuses a step's many small ops: the seed
-    tutorial's step takes ~0.7-0.9x the time of the same program without it).
+    strategy, as the inference library's programs (XLA fuses a step's many small ops: a seed
+    tutorial iteration takes ~0.75-0.95x the time it takes without).
     ``progress``: show a tqdm bar with the running objective (default: when ``verbose`` or
     ``num_epoch > 1``, as ``run_chain``'s bar; False silences it). ``verbose`` also prints each
     epoch's score and why a model runs eagerly. ``checkpoint`` (a ``tf.train.CheckpointManager``
