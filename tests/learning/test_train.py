@@ -337,3 +337,24 @@ def test_epochs_compile_with_xla_by_default_when_small(monkeypatch):
     data = tf.data.Dataset.from_tensor_slices(((np.zeros(4),), {"x": np.arange(4.0)})).repeat()
     train(shifted, data, ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), shifted), num_epoch=2, progress=False)
     assert not _used_xla(shifted)
+
+
+def test_epochs_that_draw_keep_tf_draws_by_default():
+    """XLA's Philox stream differs from TF's, so ``"auto"`` compiles an epoch that samples a
+    latent choice without XLA: the default's scores are ``jit_compile=False``'s bit for bit
+    (``jit_compile=True``'s differ: other draws)."""
+    def latent_model():
+        @gen
+        def model():
+            z = normal(param("theta"), 1.0) @ "z"
+            normal(z, 1.0) @ "x"
+        gentf.init_param(model, "theta", tf.constant(0.5, tf.float64))
+        return model
+    scores = []
+    for setting in ({}, {"jit_compile": False}, {"jit_compile": True}):
+        model = latent_model()
+        scores.append(train(model, counting_data(), ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), model),
+                            num_epoch=3, seed=5, progress=False, **setting))
+        assert _used_xla(model) == (setting.get("jit_compile") is True)
+    np.testing.assert_array_equal(scores[0], scores[1])
+    assert not np.allclose(scores[2], scores[1])

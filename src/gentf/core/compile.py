@@ -86,14 +86,15 @@ def is_dynamic(owner):
     return state is not None and state.reason is not None
 
 
-def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0):
+def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0, xla_draws=True):
     """``build()(*inputs)`` as a cached compiled program of ``owner``, or ``fallback()``.
 
     ``compile_after``: how many eager runs (``fallback()``) of a key come before it is compiled
     (1 for GFI calls: a call made once is not worth tracing). With ``jit_compile`` the program
     is compiled by XLA; with ``jit_compile="auto"`` only when it has at most ``XLA_MAX_OPS``
-    ops (``_auto_xla``). Returns the program's outputs, or ``fallback()``'s when ``owner`` is
-    dynamic (see the module docstring)."""
+    ops and, unless ``xla_draws``, draws no random numbers (XLA's Philox stream differs from
+    TF's, so XLA would change the draws of a seed; ``_auto_xla``). Returns the program's
+    outputs, or ``fallback()``'s when ``owner`` is dynamic (see the module docstring)."""
     state = _state(owner)
     if state.reason is not None:
         return fallback()
@@ -103,7 +104,7 @@ def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0)
         return fallback()
     try:
         if jit_compile == "auto":
-            jit_compile = _auto_xla(state, full, build, inputs)
+            jit_compile = _auto_xla(state, full, build, inputs, xla_draws)
         jit_compile = jit_compile and full not in state.no_xla
         out = _call(_program(state, full, build, jit_compile, inputs), inputs)
         if jit_compile:
@@ -216,13 +217,13 @@ def _call(program, inputs):
     return program(*inputs)
 
 
-def _auto_xla(state, key, build, inputs):
-    """``jit_compile="auto"``: XLA for a program of at most ``XLA_MAX_OPS`` graph ops. XLA's
-    compile time on CPU grows by ~10 ms per op (a chain over 23 ``mh`` calls of a 24-choice model
-    has ~35k ops: minutes and gigabytes), a plain graph's by well under 1 ms. The plain program
-    is traced first and counted; a large one is kept and runs as it is (the key joins
-    ``no_xla``), a small one is traced again for XLA. Deterministic per key, so the same seed
-    gives the same draws on every call."""
+def _auto_xla(state, key, build, inputs, draws=True):
+    """``jit_compile="auto"``: XLA for a program of at most ``XLA_MAX_OPS`` graph ops (and, unless
+    ``draws``, no random op). XLA's compile time on CPU grows by ~10 ms per op (a chain over 23
+    ``mh`` calls of a 24-choice model has ~35k ops: minutes and gigabytes), a plain graph's by
+    well under 1 ms. The plain program is traced first and counted; a large one is kept and runs
+    as it is (the key joins ``no_xla``), a small one is traced again for XLA. Deterministic per
+    key, so the same seed gives the same draws on every call."""
     if key in state.no_xla:
         return False
     if (key, True) in state.programs:
@@ -231,10 +232,12 @@ def _auto_xla(state, key, build, inputs):
     graph = getattr(plain, "graph", None)
     if graph is None:
         graph = plain.get_concrete_function(*inputs).graph
-    ops = num_ops(graph)
-    if ops > XLA_MAX_OPS:
+    nodes = _nodes(graph)
+    large = len(nodes) > XLA_MAX_OPS
+    if large or (not draws and any(_is_random(n.op) for n in nodes)):
         state.no_xla.add(key)
-        _log.info("gentf: %r runs without XLA: %d graph ops (> XLA_MAX_OPS = %d)", key[0], ops, XLA_MAX_OPS)
+        _log.info("gentf: %r runs without XLA: %s", key[0], f"{len(nodes)} graph ops (> XLA_MAX_OPS = "
+                  f"{XLA_MAX_OPS})" if large else "it draws random numbers")
         return False
     return True
 
@@ -244,8 +247,17 @@ XLA_MAX_OPS = 1000  # the largest program jit_compile="auto" hands to XLA (~10 s
 
 def num_ops(graph):
     """The number of ops of a traced program, its functions' bodies (loops, conditionals) included."""
+    return len(_nodes(graph))
+
+
+def _nodes(graph):
     definition = graph.as_graph_def()
-    return len(definition.node) + sum(len(f.node_def) for f in definition.library.function)
+    return list(definition.node) + [n for f in definition.library.function for n in f.node_def]
+
+
+def _is_random(op_type):
+    """Is this a TF random-number op (stateless or stateful: its draws depend on the generator)?"""
+    return "Random" in op_type or op_type.startswith("Stateless") or op_type in ("Multinomial", "RngBitGenerator")
 
 
 def _compile(body, jit_compile):

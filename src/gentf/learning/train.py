@@ -75,9 +75,11 @@ def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, mini
     the minibatch permutations and the seeds of ``generate`` (None: drawn from gentf's global
     generator, see ``gentf.seed``). ``jit_compile``: compile each epoch with XLA (True), or
     not (False); ``"auto"`` (the default) uses XLA for an epoch program of at most
-    ``XLA_MAX_OPS`` ops on data from a ``data_generator`` outside a ``tf.distribute``
-    strategy, as the inference library's programs (XLA fuses a step's many small ops: a seed
-    tutorial iteration takes ~0.75-0.95x the time it takes without).
+    ``XLA_MAX_OPS`` ops that draws no random numbers (every choice observed, as in supervised
+    training: XLA then changes only the rounding, while its Philox stream would change a seed's
+    draws), on data from a ``data_generator`` outside a ``tf.distribute`` strategy. XLA fuses
+    a step's many small ops: a seed tutorial iteration takes ~0.75-0.95x the time it takes
+    without.
     ``progress``: show a tqdm bar with the running objective (default: when ``verbose`` or
     ``num_epoch > 1``, as ``run_chain``'s bar; False silences it). ``verbose`` also prints each
     epoch's score and why a model runs eagerly. ``checkpoint`` (a ``tf.train.CheckpointManager``
@@ -293,7 +295,7 @@ class _EpochRunner:
         self._last = key, inputs
         dynamic = compiled.is_dynamic(self.gen_fn)
         out = compiled.run(self.gen_fn, key, lambda: program, inputs, fallback=fallback,
-                           jit_compile=self.jit_compile)
+                           jit_compile=self.jit_compile, xla_draws=False)
         if self.verbose and not dynamic and compiled.is_dynamic(self.gen_fn):
             tqdm.write(f"train: cannot compile {self.gen_fn!r} ({compiled.explain_compile(self.gen_fn)}); "
                        "running eagerly")
