@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 import gentf
+from gentf.core import compile as compiled
 from gentf import (FixedStepGradientDescent, ParamUpdate, TFFunction, categorical, choicemap, gen,
                    train)
 from gentf.learning.train import generate_accumulating
@@ -138,8 +139,9 @@ def test_session_sees_trained_values_and_seed_001_update_op():
 
 @pytest.mark.parametrize("form", ["graph", "eager"])
 def test_train_with_xla_matches_plain_graph(form):
-    """``jit_compile=True`` training of a graph-form and an eager-form TFFunction gives the
-    parameters of the plain-graph run."""
+    """``jit_compile=True`` training of a graph-form and an eager-form TFFunction runs under XLA
+    (the graph form's imported nodes mapped to the caller's tensors are constants, not the
+    placeholders XLA cannot compile) and gives the parameters of the plain-graph run."""
     xs, ys = data()
     results = []
     for jit in (False, True):
@@ -155,6 +157,8 @@ def test_train_with_xla_matches_plain_graph(form):
         scores = train(model, lambda: ((xs,), choicemap({"ys": ys})), update, num_epoch=3, seed=1,
                        jit_compile=jit)
         results.append((scores, read()))
+        state = compiled._state(model)  # XLA compiled the epoch (no fallback to a plain graph)
+        assert not state.no_xla and any(key[1] is True for key in state.programs if key[0] != "concrete") == jit
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-10)
     np.testing.assert_allclose(results[0][1], results[1][1], atol=1e-10)
     assert results[0][1].any()

@@ -23,6 +23,7 @@ placeholders ``x`` (the arguments), Variables ``theta`` (the parameters) and one
   on the session object itself (given sessions included); runs through another session of the
   same graph are not seen.
 """
+import numpy as np
 import tensorflow as tf
 from tensorflow.python.eager import context
 
@@ -188,6 +189,9 @@ class GraphTFFunction(EagerTFFunction):
             graph_def = _replaced(graph.as_graph_def(), rename)
             outputs = [rename.get(g.name, g.name) for g in grads]
             graph_def = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [n.split(":")[0] for n in outputs])
+            for node in graph_def.node:
+                if node.op == "Placeholder":  # every one is fed at the import (``_call``)
+                    _as_stand_in(node, node.attr["dtype"].type)
             self._backward_def = (graph_def, [t.name for t in inputs + [dy]], outputs,
                                   [(t.name[len("graph_form/"):], p.name) for t, p in saved])
         return self._backward_def
@@ -323,15 +327,17 @@ def _importable(graph, inputs, output):
         stack.extend(i.lstrip("^").split(":")[0] for i in node.input)
     reads, handles = {}, {}
     for name, node in keep.items():
-        if node.op in ("Placeholder", "PlaceholderV2") and name not in inputs:
-            raise ArgumentError(f"TFFunction: the output depends on placeholder {name!r}, which is not "
-                                f"among the inputs {sorted(inputs)}")
-        if node.op == "ReadVariableOp" and kind.get(node.input[0]) in _VARIABLE_OPS:
+        if node.op in ("Placeholder", "PlaceholderV2"):
+            if name not in inputs:
+                raise ArgumentError(f"TFFunction: the output depends on placeholder {name!r}, which is not "
+                                    f"among the inputs {sorted(inputs)}")
+            _as_stand_in(node, node.attr["dtype"].type)
+        elif node.op == "ReadVariableOp" and kind.get(node.input[0]) in _VARIABLE_OPS:
             reads[name] = node.input[0]
-            _as_placeholder(node, node.attr["dtype"].type)
+            _as_stand_in(node, node.attr["dtype"].type)
         elif node.op in ("VariableV2", "Variable"):
             reads[name] = name
-            _as_placeholder(node, node.attr["dtype"].type)
+            _as_stand_in(node, node.attr["dtype"].type)
         elif node.op == "VarHandleOp":
             handles[name] = name
             _as_placeholder(node, tf.resource.as_datatype_enum)
@@ -347,6 +353,15 @@ def _as_placeholder(node, dtype):
     for key in list(node.attr):
         del node.attr[key]
     node.attr["dtype"].type = dtype
+
+
+def _as_stand_in(node, dtype):
+    """Make ``node``, whose output every import maps to a tensor of the caller (an argument, a
+    variable read, a saved forward tensor), a scalar zero constant: an import keeps the mapped
+    node, unused, and XLA cannot compile a ``Placeholder`` (a constant it can)."""
+    _as_placeholder(node, dtype)
+    node.op = "Const"
+    node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.zeros((), tf.as_dtype(dtype).as_numpy_dtype)))
 
 
 def _castable(src, dst):
