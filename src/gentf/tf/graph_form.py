@@ -361,7 +361,9 @@ def _as_stand_in(node, dtype):
     node, unused, and XLA cannot compile a ``Placeholder`` (a constant it can)."""
     _as_placeholder(node, dtype)
     node.op = "Const"
-    node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.zeros((), tf.as_dtype(dtype).as_numpy_dtype)))
+    dtype = tf.as_dtype(dtype)
+    zero = b"" if dtype == tf.string else np.zeros((), dtype.as_numpy_dtype)
+    node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(zero, dtype=dtype))
 
 
 def _castable(src, dst):
