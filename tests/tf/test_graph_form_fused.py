@@ -206,3 +206,16 @@ def test_two_functions_share_one_session_and_variables():
     np.testing.assert_allclose(sess.run(gentf.get_param_grad_tf_var(f, shared)), [1.0, 1.0])  # one state
     gentf.runtf(f, gentf.reset_param_grads_tf_op(f))  # one accumulator per parameter and session
     np.testing.assert_array_equal(sess.run(gentf.get_param_grad_tf_var(g, shared)), 0.0)
+
+
+def test_string_and_bool_arguments():
+    """Arguments of any dtype the graph takes (their imported nodes are constant stand-ins)."""
+    with tf.Graph().as_default():
+        words = tf.compat.v1.placeholder(tf.string, shape=(None,))
+        keep = tf.compat.v1.placeholder(tf.bool, shape=(None,))
+        scale = tf.compat.v1.Variable(np.float32(2.0))
+        out = tf.cast(tf.strings.length(words), tf.float32) * scale * tf.cast(keep, tf.float32)
+    f = TFFunction([scale], [words, keep], out)
+    args = (np.array([b"ab", b"abc"]), np.array([True, False]))
+    np.testing.assert_array_equal(f(*args), [4.0, 0.0])
+    np.testing.assert_array_equal(tf.function(lambda *a: f(*a), autograph=False)(*args), [4.0, 0.0])
