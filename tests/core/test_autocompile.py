@@ -156,3 +156,18 @@ def test_programs_are_keyed_by_the_generator():
         batched = [float(gentf.simulate(m, (), seed=seed)["x"]) for _ in range(2)]  # eager, compiled
     native = [float(gentf.simulate(m, (), seed=seed)["x"]) for _ in range(3)]
     assert batched[0] == batched[1] and native[0] == native[1] == native[2] and batched[0] != native[0]
+
+
+def test_a_program_xla_cannot_compile_runs_as_a_plain_graph_and_says_why(caplog):
+    """An op without an XLA kernel: the program runs as a plain graph from then on, and the log
+    names the op (no silent fallback)."""
+    class Owner:
+        pass
+    owner = Owner()
+    body = lambda: lambda x: tf.strings.length(tf.strings.as_string(x))  # noqa: E731  (AsString: no XLA kernel)
+    with caplog.at_level("INFO", logger="gentf"):
+        for _ in range(2):
+            out = compiled.run(owner, "strings", body, (tf.constant([1.0, 22.0]),), fallback=None, jit_compile=True)
+            np.testing.assert_array_equal(out, [8, 9])
+    assert len(compiled._state(owner).no_xla) == 1
+    assert [r.getMessage() for r in caplog.records if "runs without XLA" in r.getMessage() and "AsString" in r.getMessage()]

@@ -122,6 +122,7 @@ def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0,
         if not jit_compile:
             raise
         state.no_xla.add(full)
+        _log.info("gentf: %r runs without XLA, which cannot compile it: %s", key, e.message.split("\n")[0])
         return run(owner, key, build, inputs, fallback, False)
     except _DYNAMIC as e:
         if not _depends_on_values(e):
