@@ -39,7 +39,7 @@ _collectors = []   # (graph, list of index tensors) per enclosing particle-batch
 _failure = []      # [tf.Variable]: the first failed check's index, -1 when none
 _validate = True   # set_validate_args
 _rejecting = 0     # > 0 inside rejecting(): failed checks give a -inf score instead of an error
-_assertions = weakref.WeakKeyDictionary()  # graph -> its assertion ops (assertions())
+_assertions = weakref.WeakKeyDictionary()  # graph -> its assertion ops, in order (after_checks)
 
 
 def set_validate_args(enabled):

@@ -272,7 +272,7 @@ class _EpochRunner:
                          lambda: self.body(minibatches, evaluation, seeds, _unpacked))
 
     def run_dataset(self, iterator, sizes, perms, seeds):
-        perms, seeds = tf.constant(perms), tf.constant(seeds)
+        perms, seeds = host_tensor(perms), host_tensor(seeds)
         return self._run(("train-dataset", self.update, len(self.last_grads), self.strategy, sizes,
                           str(iterator.element_spec)),
                          lambda it, p, s: self.dataset_body(it, sizes, p, s), (iterator, perms, seeds),
