@@ -4,9 +4,9 @@ from .core.argdiffs import NoChange, UnknownChange
 from .core.choicemap import ChoiceMap, choicemap, from_array, merge, to_array
 from .core.errors import (AddressError, ArgumentError, ConstraintMismatchError, ConstraintTypeError,
                           DomainError, DuplicateAddressError, GentfError, InvolutionError,
-                          MissingChoiceError, NonDifferentiableError, NotASubmapError,
-                          NotInModelError, SelectionTypeError, UnaddressedCallError,
-                          UnvisitedConstraintError)
+                          KernelError, MissingChoiceError, NonDifferentiableError, NotASubmapError,
+                          NotInModelError, SeedError, SelectionTypeError, UnaddressedCallError,
+                          UnvisitedConstraintError, UnvisitedSelectionError)
 from .core.gfi import (GenerativeFunction, Trace, accumulate_param_gradients, assess,
                        choice_gradients, generate, get_args, get_choices, get_gen_fn, get_retval,
                        get_score, project, propose, regenerate, simulate, update)
@@ -49,9 +49,9 @@ __all__ = [
     "EmptySelection", "Selection", "complement", "select", "selectall", "NoChange", "UnknownChange",
     "ChoiceMap", "choicemap", "from_array", "merge", "to_array",
     "AddressError", "ArgumentError", "ConstraintMismatchError", "ConstraintTypeError", "DomainError",
-    "DuplicateAddressError", "GentfError", "InvolutionError", "MissingChoiceError",
-    "NonDifferentiableError", "NotASubmapError", "NotInModelError", "SelectionTypeError", "UnaddressedCallError",
-    "UnvisitedConstraintError", "seed", "set_auto_compile", "set_validate_args", "set_default_float",
+    "DuplicateAddressError", "GentfError", "InvolutionError", "KernelError", "MissingChoiceError",
+    "NonDifferentiableError", "NotASubmapError", "NotInModelError", "SeedError", "SelectionTypeError",
+    "UnaddressedCallError", "UnvisitedConstraintError", "UnvisitedSelectionError", "seed", "set_auto_compile", "set_validate_args", "set_default_float",
     "explain_compile", "DynamicStructureError",
     # the GFI
     "GenerativeFunction", "Trace", "accumulate_param_gradients", "assess", "choice_gradients",

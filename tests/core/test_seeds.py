@@ -120,3 +120,55 @@ def test_eager_threefry_runs_on_the_host_with_the_same_bits():
             for a, b in zip(eager, graph(tf.constant(seed), counter)):
                 assert a.dtype == b.dtype == tf.int32 and a.shape == b.shape
                 np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+# --- which seeds are accepted ---------------------------------------------------------------
+import gentf  # noqa: E402
+from gentf import gen, normal  # noqa: E402
+
+VALID_SEEDS = [  # (seed, the [2] int32 seed it stands for): every form accepted before, same values
+    (0, [0, 0]), (5, [0, 5]), (2**31 - 1, [0, 2**31 - 1]), (2**31, [0, -2**31]), (np.int64(7), [0, 7]),
+    (np.int32(3), [0, 3]), (np.uint32(2**32 - 1), [0, -1]), (np.array(5), [0, 5]), (tf.constant(5), [0, 5]),
+    ([1, 2], [1, 2]), ((1, 2), [1, 2]), ([-1, -2], [-1, -2]), ([2**32 - 1, 3], [-1, 3]),
+    (np.array([1, 2], np.int64), [1, 2]), (tf.constant([1, 2], tf.int64), [1, 2]),
+    (tf.constant([-7, 9]), [-7, 9]),
+    # ints of 32 to 63 bits: their two words (they all used to collide with 0 .. 2**32 - 1)
+    (2**32, [1, 0]), (2**40 + 3, [256, 3]), (2**63 - 1, [2**31 - 1, -1]),
+    (-5, [0, -5]), (-2**31, [0, -2**31]),  # negative 32-bit ints: [0, n], as always
+]
+
+
+@pytest.mark.parametrize("seed,expected", VALID_SEEDS, ids=repr)
+def test_valid_seeds(seed, expected):
+    s = seeds.as_seed(seed)
+    assert s.dtype == tf.int32 and s.numpy().tolist() == expected
+    graph = tf.function(lambda x: seeds.as_seed(x), autograph=False)(tf.constant(seed))
+    assert graph.numpy().tolist() == expected  # a symbolic seed: the same seed
+
+
+@pytest.mark.parametrize("seed", ["abc", 2**70, 2**63, -2**31 - 1, 1.5, True, np.float64(3.0), [1.5, 2], [1, 2, 3],
+                                  [2**40, 3], np.zeros([2, 2], np.int32), tf.constant([1.0, 2.0]), object()],
+                         ids=repr)
+def test_invalid_seeds_are_named_errors(seed):
+    with pytest.raises(gentf.SeedError, match=r"(?s)seed=.*an int in \[-2\*\*31, 2\*\*63\), a pair"):
+        seeds.as_seed(seed)
+
+
+@gen
+def one_normal():
+    normal(0.0, 1.0) @ "x"
+
+
+def test_a_seeded_call_with_a_bad_seed_raises_before_running():
+    trace = gentf.simulate(one_normal, (), seed=0)
+    before = float(trace["x"])
+    for call in (lambda s: gentf.simulate(one_normal, (), seed=s),
+                 lambda s: gentf.regenerate(trace, selection=gentf.select("x"), seed=s),
+                 lambda s: gentf.mh(trace, gentf.select("x"), seed=s),
+                 lambda s: gentf.run_chain(lambda t, k: gentf.mh(t, gentf.select("x"), seed=k), trace, 2,
+                                           seed=s, progress=False)):
+        for bad in ("abc", 2**70):
+            with pytest.raises(gentf.SeedError, match="seed="):
+                call(bad)
+    assert float(trace["x"]) == before
+    assert issubclass(gentf.SeedError, ValueError)

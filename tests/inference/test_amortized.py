@@ -17,9 +17,9 @@ from scipy import stats
 
 import gentf
 from gentf.core import compile as compiled
-from gentf import bernoulli, gen, normal, param
+from gentf import bernoulli, categorical, gen, normal, param
 from gentf.core.errors import AddressError, ArgumentError, MissingChoiceError, UnvisitedConstraintError
-from gentf.core.seeds import fold_in
+from gentf.core.seeds import as_seed, fold_in
 from gentf.inference.amortized import SVI, svi
 from gentf.inference.amortized_bounds import log_weights
 from gentf.testing import finite_difference_gradient
@@ -401,3 +401,102 @@ def test_a_failed_check_takes_no_step():
             SVI(lg_model, guide, update, data_fn).step(X, seed=0)
         after = state()
         assert all(np.array_equal(after[k], before[k]) for k in before)
+
+
+# --- datasets batched the usual way: a partial last batch ------------------------------------------
+def _vae_like(seed=0):
+    """A float64 VAE-like pair over a batch ``(x [B, 3], y [B])`` of Keras layers in TFFunctions:
+    model ``z ~ N(zeros([tf.shape(x)[0], 2]), 1)``, ``x ~ N(Dense(z), 1)``, ``y ~
+    categorical(softmax(Dense(z)))``; guide ``z ~ N(mu(x), exp(log_sigma(x)))``. Returns
+    ``(model, guide, networks, layers)``, the same initial weights for a seed."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for units, inputs in ((4, 3), (3, 2), (4, 2)):
+        layer = tf.keras.layers.Dense(units, dtype="float64")
+        layer.build((None, inputs))
+        layer.set_weights([0.5 * rng.normal(size=(inputs, units)), 0.1 * rng.normal(size=units)])
+        layers.append(layer)
+    enc, dec, cls = (gentf.TFFunction(f, variables=layer.trainable_variables) for f, layer in
+                     ((layers[0], layers[0]), (layers[1], layers[1]),
+                      (lambda z: tf.nn.softmax(layers[2](z)), layers[2])))
+
+    @gen
+    def model(x, y):
+        z = normal(tf.zeros([tf.shape(x)[0], 2], F64), 1.0) @ "z"
+        normal(dec(z) @ "decoder", 1.0) @ "x"
+        categorical(cls(z) @ "classifier") @ "y"
+
+    @gen
+    def guide(x, y):
+        out = enc(x) @ "encoder"
+        normal(out[:, :2], tf.exp(out[:, 2:])) @ "z"
+    return model, guide, (enc, dec, cls), layers
+
+
+def test_run_on_a_partial_last_batch_equals_steps_on_the_same_batches():
+    """10 data ``.batch(4)``: batches of 4, 4 and 2 (element shapes ``[None, ...]``), 2 epochs,
+    ``K = 2``, ADAM. ``SVI.run`` equals ``SVI.step`` on the same batches with the same seeds
+    ``fold_in(fold_in(seed, e), i)`` (each step program traced for its batch's static shape):
+    metrics (per-datum means over the epoch, each batch weighted by its size) and parameters to
+    rtol 1e-10 in float64; the epoch program is traced once. With ``J = 2`` microbatches (the old
+    ``SVI`` required a static leading size) each of the batches splits in halves, exactly as
+    ``step`` splits the static batches."""
+    rng = np.random.default_rng(4)
+    xs, ys = rng.normal(size=(10, 3)), rng.integers(0, 4, 10).astype(np.int32)
+    dataset = tf.data.Dataset.from_tensor_slices((xs, ys)).batch(4)
+    assert dataset.element_spec[0].shape.as_list() == [None, 3]
+
+    def fn(batch):
+        return batch, batch, {"x": batch[0], "y": batch[1]}
+    for count in (1, 2):
+        engines = []
+        for _ in range(2):
+            model, guide, nets, layers = _vae_like()
+            update = gentf.ParamUpdate(gentf.ADAM(0.05, 0.9, 0.999, 1e-8), model, guide, *nets)
+            engines.append((SVI(model, guide, update, fn, num_particles=2, num_microbatches=count), layers))
+        (engine, layers), (reference, ref_layers) = engines
+        history = engine.run(dataset, 2, seed=7, progress=False)
+        expected = []
+        for epoch in range(2):
+            rows = [(reference.step(batch, fold_in(fold_in(as_seed(7), epoch), i)), int(batch[0].shape[0]))
+                    for i, batch in enumerate(dataset)]
+            expected.append({key: sum(m[key] * b for m, b in rows) / 10 for key in history[0]})
+        for got, want in zip(history, expected):
+            for key in want:
+                np.testing.assert_allclose(got[key], want[key], rtol=1e-10)
+        for layer, ref_layer in zip(layers, ref_layers):
+            for w, v in zip(layer.get_weights(), ref_layer.get_weights()):
+                np.testing.assert_allclose(w, v, rtol=1e-10, atol=1e-13)
+        assert history[0] != history[1]
+        function, *concrete = compiled.programs(engine, engine.program_key("epoch", "elbo", 2, True))
+        assert function.experimental_get_tracing_count() == 1 and len(concrete) == 1
+
+
+def test_microbatches_of_a_partial_batch_weigh_each_datum_by_the_minibatch_size():
+    """10 data ``.batch(3)``: batches of 3, 3, 3, 1 of unknown static size, ``J = 2``: a batch of
+    ``B`` splits at ``floor(B / 2)`` (1 + 2, and 0 + 1 for the last: an empty microbatch). With
+    ``update=None`` the epoch accumulates ``sum_i sum_j (b_ij / B_i) g_ij``, ``g_ij`` the gradient
+    of part ``j``'s per-datum mean (one microbatch, seed ``fold_in(step seed, j)``), and the
+    metrics are per-datum means over the 10 data (rtol 1e-12)."""
+    set_params(1.2, 0.4, 0.3, -0.2, -0.3)
+    dataset = tf.data.Dataset.from_tensor_slices(np.random.default_rng(5).normal(1.0, 2.0, 10)).batch(3)
+    _zero_grads()
+    metrics = SVI(lg_model, lg_guide, None, data_fn, num_particles=2, num_microbatches=2).run(
+        dataset, 1, seed=5, progress=False)[0]
+    got = _grads()
+    one = SVI(lg_model, lg_guide, None, data_fn, num_particles=2)
+    want, sums = np.zeros(5), dict.fromkeys(metrics, 0.0)
+    for i, batch in enumerate(dataset):
+        size = int(batch.shape[0])
+        ends = [0, size // 2, size]
+        for j in range(2):
+            part = batch[ends[j]:ends[j + 1]]
+            if part.shape[0]:
+                _zero_grads()
+                m = one.step(part, fold_in(fold_in(fold_in(as_seed(5), 0), i), j))
+                want += _grads() * int(part.shape[0]) / size
+                for key in sums:
+                    sums[key] += m[key] * int(part.shape[0])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    for key in metrics:
+        np.testing.assert_allclose(metrics[key], sums[key] / 10, rtol=1e-12)

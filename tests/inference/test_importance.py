@@ -176,3 +176,9 @@ def test_call_form_errors_are_named():
         gentf.importance_sampling(normal_normal, (), {"y": 1.0}, wide_proposal, ())
     with pytest.raises(gentf.ArgumentError, match="twice"):
         gentf.importance_sampling(normal_normal, (), {"y": 1.0}, 10, num_samples=10)
+    for call in (gentf.importance_sampling, gentf.importance_resampling):
+        for n in (0, -3):
+            with pytest.raises(gentf.ArgumentError, match=f"{call.__name__}: num_samples must be at least 1, got {n}"):
+                call(normal_normal, (), {"y": 1.0}, n, seed=0)
+        with pytest.raises(gentf.ArgumentError, match="num_samples must be at least 1, got 0"):
+            call(normal_normal, (), {"y": 1.0}, wide_proposal, (), 0, seed=0)

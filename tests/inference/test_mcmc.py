@@ -180,3 +180,46 @@ def typo_proposal(trace):
 def test_proposal_at_an_unknown_address_is_an_error():
     with pytest.raises(gentf.UnvisitedConstraintError, match="'z'"):
         gentf.mh(nn_trace(), typo_proposal, (), seed=0)
+
+
+@pytest.mark.parametrize("move,hint", [("x", r"select\('x'\)"), (("x", 0), r"select\(\('x', 0\)\)"),
+                                       (["x", "y"], r"select\('x', 'y'\)"), (None, "NoneType")])
+def test_mh_without_a_selection_or_proposal_is_a_named_error(move, hint):
+    trace = nn_trace()
+    before = float(trace["x"])
+    with pytest.raises(gentf.SelectionTypeError, match=r"mh: expected a selection .*" + hint):
+        gentf.mh(trace, move, seed=0)
+    assert float(trace["x"]) == before
+
+
+@gen
+def other_model():
+    normal(0.0, 1.0) @ "z"
+
+
+BAD_KERNELS = {
+    "float": (lambda t, s: 1.0, "float 1.0"),
+    "none": (lambda t, s: None, "returned None"),
+    "choicemap": (lambda t, s: t.get_choices(), "ChoiceMap"),
+    "other-model": (lambda t, s: gentf.simulate(other_model, (), seed=s), "trace of @gen other_model"),
+    "pair-of-float": (lambda t, s: (0.5, True), "float 0.5"),
+}
+
+
+@pytest.mark.parametrize("compile", [True, False])
+@pytest.mark.parametrize("name", list(BAD_KERNELS))
+def test_run_chain_rejects_a_kernel_that_returns_no_trace_of_the_model(name, compile):
+    kernel, what = BAD_KERNELS[name]
+    trace = nn_trace()
+    before = trace.get_choices()
+    with pytest.raises(gentf.KernelError, match=r"run_chain: the kernel must return .*" + what):
+        gentf.run_chain(kernel, trace, 3, seed=0, compile=compile, progress=False)
+    assert trace.get_choices() == before
+
+
+@pytest.mark.parametrize("num_steps", [-1, 2.0, "3", True])
+def test_run_chain_num_steps_must_be_a_non_negative_int(num_steps):
+    with pytest.raises(gentf.ArgumentError, match=f"run_chain: num_steps must be an int >= 0, got {num_steps!r}"):
+        gentf.run_chain(KERNELS["mh-selection"], nn_trace(), num_steps, seed=0, progress=False)
+    _, samples, accepted = gentf.run_chain(KERNELS["mh-selection"], nn_trace(), 0, seed=0, progress=False)
+    assert accepted.shape == (0,) and np.shape(samples["x"]) == (0,)

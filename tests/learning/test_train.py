@@ -358,3 +358,86 @@ def test_epochs_that_draw_keep_tf_draws_by_default():
         assert _used_xla(model) == (setting.get("jit_compile") is True)
     np.testing.assert_array_equal(scores[0], scores[1])
     assert not np.allclose(scores[2], scores[1])
+
+
+# --- batched datasets whose last batch is partial ---------------------------------------------------
+def _batched_classifier(runs, seed=0):
+    """A vectorised model over a batch ``x`` ``[B, 3]``: ``y ~ categorical(softmax(Dense(x)))``
+    (a Keras layer in a TFFunction), a latent ``h ~ normal(zeros([B, 2]), 1)`` sized by
+    ``tf.shape``, and ``v ~ normal(a x_0 + b + h_0 / 10, 1)``; the same initial values for a seed."""
+    rng = np.random.default_rng(seed)
+    layer = tf.keras.layers.Dense(4, dtype="float64")
+    layer.build((None, 3))
+    layer.set_weights([rng.normal(size=(3, 4)), rng.normal(size=4)])
+    net = gentf.TFFunction(lambda x: tf.nn.softmax(layer(x)), variables=layer.trainable_variables)
+
+    @gen
+    def model(x):
+        runs.append(1)  # the Python body runs only while a program is traced
+        categorical(net(x) @ "net") @ "y"
+        h = normal(tf.zeros([tf.shape(x)[0], 2], tf.float64), 1.0) @ "h"
+        normal(param("a") * x[:, 0] + param("b") + 0.1 * h[:, 0], 1.0) @ "v"
+    gentf.init_param(model, "a", tf.constant(0.3, tf.float64))
+    gentf.init_param(model, "b", tf.constant(-0.2, tf.float64))
+    return model, net, layer
+
+
+@pytest.mark.parametrize("sizes", [dict(epoch_size=3, num_minibatch=2, minibatch_size=2, evaluation_size=3),
+                                   dict(epoch_size=1, num_minibatch=1, minibatch_size=1, evaluation_size=1)])
+def test_dataset_batched_with_a_partial_last_batch_trains_like_a_generator_of_the_same_batches(sizes):
+    """10 examples ``.batch(4)`` (batches of 4, 4, 2, repeated; element shapes ``[None, ...]``, which
+    the old ``train`` rejected): the scores and parameters equal those of a ``data_generator``
+    yielding the same batches in the same order (float64, rtol 1e-12), and the epoch is one
+    program traced once (the model's Python body runs once per ``generate`` of one trace: no
+    retrace for the partial batch). With ``epoch_size=3`` the minibatches pick the partial batch
+    by permutation (``tf.switch_case``)."""
+    rng = np.random.default_rng(1)
+    n, b = 10, 4
+    xs, ys = rng.normal(size=(n, 3)), rng.integers(0, 4, n).astype(np.int32)
+    vs = 2.0 * xs[:, 0] + 0.5
+    dataset = tf.data.Dataset.from_tensor_slices((xs, ys, vs)).batch(b).map(
+        lambda x, y, v: ((x,), {"y": y, "v": v})).repeat()
+    assert dataset.element_spec[0][0].shape.as_list() == [None, 3]
+    batches = [(xs[i:i + b], ys[i:i + b], vs[i:i + b]) for i in range(0, n, b)]
+    order = itertools.cycle(batches)
+
+    def generator():
+        x, y, v = next(order)
+        return (x,), choicemap({"y": y, "v": v})
+    kw = dict(num_epoch=4, seed=3, progress=False, jit_compile=False, **sizes)
+    runs = []
+    m1, net1, layer1 = _batched_classifier(runs)
+    s1 = train(m1, dataset, ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m1, net1), **kw)
+    m2, net2, layer2 = _batched_classifier([])
+    s2 = train(m2, generator, ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), m2, net2), **kw)
+    np.testing.assert_allclose(s1, s2, rtol=1e-12)
+    for name in ("a", "b"):
+        np.testing.assert_allclose(float(gentf.get_param(m1, name)), float(gentf.get_param(m2, name)), rtol=1e-12)
+    for w1, w2 in zip(layer1.get_weights(), layer2.get_weights()):
+        np.testing.assert_allclose(w1, w2, rtol=1e-12)
+    assert abs(float(gentf.get_param(m1, "a")) - 0.3) > 1e-3  # it trained
+    programs = [fn for key, fn in compiled._state(m1).programs.items() if key[0][0][0] == "train-dataset"]
+    assert len(programs) == 1 and programs[0].experimental_get_tracing_count() == 1
+    per_trace = sizes["num_minibatch"] * sizes["minibatch_size"] + sizes["evaluation_size"]
+    assert len(runs) == per_trace, (len(runs), per_trace)  # one trace for 4 epochs and 3 batch shapes
+    assert not compiled.is_dynamic(m1)
+
+
+def test_a_model_that_needs_a_static_batch_length_raises_a_named_error():
+    """A Python loop over ``x.shape[0]`` cannot run on a ``.batch(b)`` dataset's unknown leading
+    dimension: ``ArgumentError`` saying so (the model is not marked dynamic); with
+    ``drop_remainder=True`` it trains compiled."""
+    @gen
+    def model(x):
+        hs = tf.stack([normal(tf.constant(0.0, tf.float64), 1.0) @ ("h", i) for i in range(x.shape[0])])
+        normal(param("a") * x + 0.1 * hs, 1.0) @ "y"
+    gentf.init_param(model, "a", tf.constant(0.3, tf.float64))
+    xs = np.linspace(0.0, 1.0, 10)
+    data = tf.data.Dataset.from_tensor_slices(((xs,), {"y": 2.0 * xs}))
+    update = ParamUpdate(ADAM(0.05, 0.9, 0.999, 1e-8), model)
+    kw = dict(num_epoch=2, epoch_size=2, minibatch_size=2, seed=0, progress=False)
+    with pytest.raises(gentf.ArgumentError, match=r"needs static shapes.*drop_remainder=True"):
+        train(model, data.batch(4).repeat(), update, **kw)
+    assert not compiled.is_dynamic(model)
+    scores = train(model, data.batch(4, drop_remainder=True).repeat(), update, **kw)
+    assert np.all(np.isfinite(scores)) and not compiled.is_dynamic(model)

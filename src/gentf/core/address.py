@@ -11,7 +11,7 @@ address below ``a`` (``a + rest``) is selected too, as in Gen.jl. Membership fol
 """
 import numpy as np
 
-from .errors import AddressError, SelectionTypeError
+from .errors import AddressError, SelectionTypeError, UnvisitedSelectionError
 
 Key = (str, int)
 
@@ -194,6 +194,39 @@ def check_selection(sel, where="selection"):
     if not isinstance(sel, Selection):
         raise SelectionTypeError(f"{where}: expected a Selection (select(...), selectall(), ...), got {type(sel).__name__}")
     return sel
+
+
+def named_paths(sel):
+    """The addresses a ``select(...)`` names, as paths (those below another named one are part
+    of it); none for ``selectall()``, ``EmptySelection`` and complements, which name no address."""
+    if not isinstance(sel, AddressSelection):
+        return []
+    paths = []
+    for key, child in sel._children.items():
+        if child.selects_all():
+            paths.append((key,))
+        else:
+            paths.extend((key,) + rest for rest in named_paths(child))
+    return paths
+
+
+def check_selected(sel, trace, where):
+    """Raise ``UnvisitedSelectionError`` unless every address ``sel`` names holds something in
+    ``trace``: a choice, a non-empty submap of choices (``select("data")``) or a call. Reads
+    only the trace's structure (its addresses), so inside a graph it costs nothing at run time."""
+    paths = named_paths(sel)
+    if not paths:
+        return
+    choices = trace.get_choices()
+    for path in paths:
+        if choices.has_value(path) or not choices.get_submap(path).is_empty():
+            continue
+        try:
+            trace[path]  # a call that makes no choice is there too
+        except AddressError:
+            raise UnvisitedSelectionError(
+                f"{where}: the selection names address {show(path)}, at which the trace of "
+                f"{trace.gen_fn!r} has no choice and no call (a misspelled address?)") from None
 
 
 def subselection_at(sel, path):

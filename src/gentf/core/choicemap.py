@@ -224,7 +224,7 @@ def tensorize(cm, where="constraints"):
     return out
 
 
-_SCALAR_DTYPES = {bool: "bool", int: "int64", float: "float64"}  # as np.asarray types them
+_PYTHON_DTYPES = {bool: "bool", int: "int64", float: "float64"}  # as np.asarray types them
 
 
 class Layout:
@@ -244,31 +244,44 @@ class Layout:
         return isinstance(other, Layout) and self._hash == other._hash and self.groups == other.groups
 
 
+def _signature(value, path):
+    """``(value, (dtype name, shape))``: a tensor as it is, a Python number as it is (typed as
+    ``np.asarray`` types it: bool, int64, float64), anything else as a numpy array."""
+    kind = type(value)
+    if kind in _PYTHON_DTYPES:  # the common case, no conversion
+        return value, (_PYTHON_DTYPES[kind], ())
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+        return value, (value.dtype.name, tuple(value.shape))
+    array = np.asarray(value)
+    try:
+        dtype = tf.as_dtype(array.dtype)
+    except TypeError:
+        dtype = None
+    if dtype is None or not (dtype.is_floating or dtype.is_integer or dtype.is_bool or dtype.is_complex):
+        raise ConstraintTypeError(f"choice map value at address {show(path)}: expected a number, array or "
+                                  f"tensor, got {kind.__name__} ({array.dtype})")
+    return array, (dtype.name, array.shape)
+
+
 def pack(cm):
     """Group the values of ``cm`` by (dtype, shape) and stack each group into one array:
     returns ``(layout, arrays)`` with ``layout`` a hashable ``Layout``. Passing one stacked
-    array per group into a compiled call costs one tensor conversion instead of one per choice."""
+    array per group into a compiled call costs one tensor conversion instead of one per choice.
+    Values of different dtypes are never stacked together: a Python float and a ``np.float64``
+    are both float64, a float32 tensor stays float32."""
     groups = {}
     for path, value in as_choicemap(cm).items():
-        kind = type(value)
-        if kind in _SCALAR_DTYPES:  # Python numbers (the common case): stacked by np.array below
-            sig = (_SCALAR_DTYPES[kind], ())
-        else:
-            if not isinstance(value, (tf.Tensor, tf.Variable, np.ndarray)):
-                value = np.asarray(value)
-            sig = (tf.as_dtype(value.dtype).name, tuple(value.shape))
-        groups.setdefault(sig, ([], []))
-        groups[sig][0].append(path)
-        groups[sig][1].append(value)
+        value, sig = _signature(value, path)
+        paths, vals = groups.setdefault(sig, ([], []))
+        paths.append(path)
+        vals.append(value)
     layout, arrays = [], []
     for sig, (paths, vals) in groups.items():
         layout.append((sig, tuple(paths)))
-        if not sig[1] and all(type(v) in _SCALAR_DTYPES for v in vals):
-            arrays.append(np.array(vals, dtype=sig[0]))
-        elif all(isinstance(v, np.ndarray) for v in vals):
-            arrays.append(np.stack(vals))
+        if any(isinstance(v, (tf.Tensor, tf.Variable)) for v in vals):
+            arrays.append(stack([tf.convert_to_tensor(v, sig[0]) for v in vals]))  # rows of one tensor: it
         else:
-            arrays.append(stack([tf.convert_to_tensor(v) for v in vals]))  # the rows of one tensor: that tensor
+            arrays.append(np.array(vals, dtype=sig[0]))
     return Layout(tuple(layout)), arrays
 
 

@@ -8,7 +8,8 @@ epochs (``learning.train``). All of them go through ``run``:
 
 - programs are cached per ``(owner, key)``: ``key`` captures everything static (method, static
   arguments, shapes; the validation mode and default float are added here); the tensors are the
-  inputs, so new values never retrace. A cached program
+  inputs, so new values never retrace. The cache lives on the owner (``core.owned``), so it is
+  freed with the owner, although its programs refer to it. A cached program
   is called as a concrete function (skipping ``tf.function``'s dispatch, ~0.2 ms a call);
 - a program XLA cannot compile (an op without an XLA kernel) runs as a plain graph from then on;
   XLA drops assertions, so domain checks are deferred and raised after the call (``core.domain``);
@@ -20,23 +21,25 @@ epochs (``learning.train``). All of them go through ``run``:
   ``explain_compile(owner)`` returns it, and it is logged (logger ``"gentf"``, INFO);
 - host randomness is never frozen into a program: a body that draws from ``numpy.random``'s or
   ``random``'s global generators while being traced would replay the trace-time draws on every
-  call, so such a draw makes the owner dynamic too (with that reason).
+  call, so such a draw makes the owner dynamic too (with that reason). A key's first, eager run
+  is watched as well: a body that drew host randomness there is never traced (tracing would run
+  its Python, and its side effects, once more).
 
 ``set_auto_compile(False)`` turns off the compilation of eager GFI calls (e.g. to debug a model
 with print statements, which run only while tracing).
 """
 import logging
 import random
-import weakref
 
 import numpy as np
 import tensorflow as tf
 
 from . import domain
-from .dtypes import default_float
+from .context import cache_key
 from .errors import GentfError
 from .nest import decode, encode, host_tensor
-from .seeds import randomness_mode, xla_randomness
+from .owned import Owned
+from .seeds import xla_randomness
 
 _log = logging.getLogger("gentf")
 _auto_compile = True
@@ -55,6 +58,9 @@ class DynamicStructureError(GentfError):
 
 
 class _Owner:
+    """The compile state of one owner, stored on the owner itself (``core.owned``): it is freed
+    with the owner, although its programs refer to the owner."""
+
     __slots__ = ("seen", "programs", "reason", "no_xla")
 
     def __init__(self):
@@ -64,14 +70,12 @@ class _Owner:
         self.no_xla = set()     # keys XLA could not compile
 
 
-_owners = weakref.WeakKeyDictionary()
+_owners = Owned("compile")  # owner -> its _Owner, stored on the owner (core.owned)
 
 
 def _state(owner):
-    state = _owners.get(owner)
-    if state is None:
-        state = _owners[owner] = _Owner()
-    return state
+    """The ``_Owner`` of ``owner``, made on first use."""
+    return _owners.of(owner, _Owner)
 
 
 def explain_compile(owner):
@@ -98,10 +102,14 @@ def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0,
     state = _state(owner)
     if state.reason is not None:
         return fallback()
-    full = (key, domain.mode(), default_float(), randomness_mode())  # settings read while tracing are structure
+    full = (key,) + cache_key()  # the settings and scopes a trace reads are structure
     if compile_after and full not in state.seen:
         state.seen.add(full)
-        return fallback()
+        before = _host_rng_state()
+        out = fallback()
+        if _host_rng_state() != before:  # never traced: tracing would run the body once more
+            _mark_dynamic(owner, state, DynamicStructureError(_HOST_RANDOMNESS))
+        return out
     try:
         if jit_compile == "auto":
             jit_compile = _auto_xla(state, full, build, inputs, xla_draws)
@@ -128,8 +136,7 @@ def run(owner, key, build, inputs, fallback, jit_compile=False, compile_after=0,
         if not _depends_on_values(e):
             if hasattr(e, "add_note"):
                 e.add_note(f"gentf: raised while compiling {owner!r} (a bug in the program or in gentf, not "
-                           "a random structure). A dtype clash between float32 choices and float64 data: "
-                           "use gentf.set_default_float(tf.float64) or data of one dtype")
+                           "a random structure)")
             raise
         return _fall_back(owner, state, e, fallback)
 
@@ -171,9 +178,14 @@ def programs(owner, key):
 
 
 def _fall_back(owner, state, error, fallback):
+    _mark_dynamic(owner, state, error)
+    return fallback()
+
+
+def _mark_dynamic(owner, state, error):
+    """From now on ``owner`` runs eagerly, because of ``error`` (``explain_compile``)."""
     state.reason = f"{type(error).__name__}: {error}"
     _log.info("gentf: %r runs eagerly (cannot be compiled): %s", owner, state.reason)
-    return fallback()
 
 
 def _program(state, key, build, jit_compile, inputs):
@@ -273,13 +285,14 @@ def _compile(body, jit_compile):
         else:
             out = body(*args)
         if _host_rng_state() != before:
-            raise DynamicStructureError(
-                "the body drew host randomness (numpy.random or random) while being traced; a "
-                "compiled program would replay those draws on every call. Draw with gentf "
-                "distributions or tf.random stateless ops (or pass the values as arguments) to "
-                "compile it")
+            raise DynamicStructureError(_HOST_RANDOMNESS)
         return out
     return tf.function(traced, autograph=False, jit_compile=jit_compile, reduce_retracing=True)
+
+
+_HOST_RANDOMNESS = ("the body draws host randomness (numpy.random or random); a compiled program would "
+                    "replay the draws made while tracing on every call. Draw with gentf distributions or "
+                    "tf.random stateless ops (or pass the values as arguments) to compile it")
 
 
 def _host_rng_state():

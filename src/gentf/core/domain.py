@@ -26,20 +26,20 @@ accepts is still raised, by the GFI calls made outside the scope.
 """
 import contextlib
 import math
-import weakref
+import threading
 
 import tensorflow as tf
 
+from .context import current, scoped
 from .errors import DomainError
+from .owned import Owned
 
 _MARKER = "gentf.DomainError: "
-_messages = []     # index -> message of every deferred check traced so far
-_deferred = 0      # > 0 while tracing a program XLA will compile
-_collectors = []   # (graph, list of index tensors) per enclosing particle-batched body
+_messages = []     # index -> message of every deferred check traced so far, in every thread
+_messages_lock = threading.Lock()
 _failure = []      # [tf.Variable]: the first failed check's index, -1 when none
-_validate = True   # set_validate_args
-_rejecting = 0     # > 0 inside rejecting(): failed checks give a -inf score instead of an error
-_assertions = weakref.WeakKeyDictionary()  # graph -> its assertion ops, in order (after_checks)
+_validate = True   # set_validate_args (a setting; the scopes below are per thread: core.context)
+_assertions = Owned("assertions")  # graph -> its assertion ops, in order (after_checks); on the graph
 
 
 def set_validate_args(enabled):
@@ -58,21 +58,17 @@ def validating():
 @contextlib.contextmanager
 def rejecting():
     """Within: a body whose checks fail gets score and weight ``-inf`` instead of an error."""
-    global _rejecting
-    _rejecting += 1
-    try:
+    with scoped(rejecting=current().rejecting + 1):
         yield
-    finally:
-        _rejecting -= 1
 
 
 def is_rejecting():
-    return _rejecting > 0
+    return current().rejecting > 0
 
 
 def mode():
     """The settings that change what a traced body does with its checks (a cache key part)."""
-    return (_validate, _rejecting > 0)
+    return (_validate, current().rejecting > 0)
 
 
 def check(checks, pending=None):
@@ -85,7 +81,7 @@ def check(checks, pending=None):
         return
     for cond, message in checks:
         cond = tf.reduce_all(cond)
-        if pending is not None and (_rejecting or not tf.executing_eagerly()):
+        if pending is not None and (current().rejecting or not tf.executing_eagerly()):
             pending.append((cond, message))
         elif tf.executing_eagerly():
             if not bool(cond):
@@ -118,9 +114,10 @@ def assert_all(checks):
         return
     ok, messages = _flat(checks)
     first_bad = tf.argmin(tf.cast(ok, tf.int32), output_type=tf.int32)
-    if _deferred:
-        base = len(_messages)
-        _messages.extend(messages)
+    if current().deferred:
+        with _messages_lock:
+            base = len(_messages)
+            _messages.extend(messages)
         record(tf.where(tf.reduce_all(ok), -1, base + first_bad))
     else:
         _assert(tf.reduce_all(ok), messages, first_bad)
@@ -149,7 +146,7 @@ def _assert(ok, messages, index):
     """A graph assertion of ``ok`` whose message, on failure, is ``messages[index]``."""
     table = tf.constant([_MARKER + m for m in messages])
     op = tf.debugging.Assert(ok, [tf.gather(table, tf.maximum(index, 0))])
-    _assertions.setdefault(tf.compat.v1.get_default_graph(), []).append(op)
+    _assertions.of(tf.compat.v1.get_default_graph(), list).append(op)
 
 
 def after_checks(write):
@@ -160,7 +157,7 @@ def after_checks(write):
     nothing, it runs only while no failure is recorded (``tf.cond``)."""
     if tf.executing_eagerly():
         write()
-    elif _deferred and _failure:
+    elif current().deferred and _failure:
         tf.cond(failure_index() < 0, lambda: _ran(write), lambda: tf.constant(False))
     else:
         with tf.control_dependencies(_assertions.get(tf.compat.v1.get_default_graph(), [])):
@@ -175,12 +172,8 @@ def _ran(write):
 @contextlib.contextmanager
 def deferred():
     """Within (while tracing a program XLA compiles): record failures instead of asserting."""
-    global _deferred
-    _deferred += 1
-    try:
+    with scoped(deferred=current().deferred + 1):
         yield
-    finally:
-        _deferred -= 1
 
 
 @contextlib.contextmanager
@@ -188,15 +181,11 @@ def collecting():
     """Within (tracing one particle's body under ``tf.vectorized_map``, which drops assertions
     in the body): checks are deferred into the yielded list, for the caller to return from the
     body and ``settle`` outside the batch."""
-    global _deferred
     found = []
-    _collectors.append((tf.compat.v1.get_default_graph(), found))
-    _deferred += 1
-    try:
+    context = current()
+    with scoped(collectors=context.collectors + ((tf.compat.v1.get_default_graph(), found),),
+                deferred=context.deferred + 1):
         yield found
-    finally:
-        _deferred -= 1
-        _collectors.pop()
 
 
 def num_checks():
@@ -213,7 +202,7 @@ def settle(index, first):
     """Enforce the failure ``index`` returned by a batched body or deferred program whose checks
     got indices from ``first`` on: record it when deferring, else assert it is -1 (raise
     eagerly)."""
-    if _deferred:
+    if current().deferred:
         record(index)
     elif tf.executing_eagerly():
         if int(index) >= 0:
@@ -225,10 +214,11 @@ def settle(index, first):
 def record(index):
     """Keep the failed check's ``index`` (-1: none failed) unless one is kept already: in the
     enclosing particle-batched body's list when tracing it, else in the variable."""
-    if not _deferred:
+    context = current()
+    if not context.deferred:
         return
-    if _collectors and _collectors[-1][0] is tf.compat.v1.get_default_graph():
-        _collectors[-1][1].append(index)
+    if context.collectors and context.collectors[-1][0] is tf.compat.v1.get_default_graph():
+        context.collectors[-1][1].append(index)
         return
     if not _failure:
         with tf.init_scope():
@@ -245,7 +235,7 @@ def failure_index():
 def raise_failure(index):
     """After a deferred program returned ``failure_index()``: clear the record, then ``settle``
     the index (raise its ``DomainError`` eagerly, assert in an enclosing graph)."""
-    if _failure and not _deferred and not (tf.executing_eagerly() and int(index) < 0):
+    if _failure and not current().deferred and not (tf.executing_eagerly() and int(index) < 0):
         _failure[0].assign(-1)
     settle(index, 0)
 

@@ -28,6 +28,11 @@ class MissingChoiceError(AddressError):
     """assess (or a replay) needed a choice that the choice map lacks."""
 
 
+class UnvisitedSelectionError(AddressError):
+    """A selection names an address at which the trace has no choice and no call (a misspelled
+    address would otherwise select nothing)."""
+
+
 class SelectionTypeError(GentfError, TypeError):
     """A selection argument is not a Selection."""
 
@@ -59,6 +64,15 @@ class ArgumentError(GentfError, ValueError):
 
 class NotInModelError(GentfError, RuntimeError):
     """A modeling-only construct (param, splice) was used outside a @gen body."""
+
+
+class SeedError(GentfError, ValueError):
+    """A seed is not an int in [0, 2**63), a pair of 32-bit ints or an int tensor of shape [2]."""
+
+
+class KernelError(GentfError, TypeError):
+    """An MCMC kernel returned something other than a trace of the chain's model (or a pair
+    ``(trace, accepted)``)."""
 
 
 class InvolutionError(GentfError, ValueError):

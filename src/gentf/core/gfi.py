@@ -21,21 +21,20 @@ Weights, exactly as in Gen.jl (``u`` are constraints, ``t'`` the new choices):
 - ``project``:    ``log p`` of the selected choices (sum of their scores).
 """
 import contextlib
-import threading
 
 import numpy as np
 import tensorflow as tf
 
 from . import compile as compiled
-from .address import check_selection, show, to_path
+from .address import check_selected, check_selection, show, to_path
 from .argdiffs import NoChange, UnknownChange
 from .choicemap import as_choicemap, pack, unpack
+from .context import current, scoped
+from .dtypes import call_float
 from .errors import ConstraintTypeError, UnaddressedCallError
-from .nest import is_tensor_like
+from .nest import data_dtypes, is_tensor_like
 from .seeds import SeedStream, as_seed
 from .tracking import Checkpointable
-
-_state = threading.local()
 
 # Model bodies and GFI internals are plain Python run at trace time; autograph must not rewrite
 # them (a data-dependent branch in a model then fails loudly instead of changing the trace).
@@ -44,25 +43,15 @@ _no_autograph = tf.autograph.experimental.do_not_convert
 
 def active_handler():
     """The innermost running @gen handler, or None outside any model."""
-    stack = getattr(_state, "stack", None)
-    return stack[-1] if stack else None
+    handlers = current().handlers
+    return handlers[-1] if handlers else None
 
 
-class handler_scope:
-    """Context manager that makes ``handler`` the active one for a body's execution."""
-
-    def __init__(self, handler):
-        self.handler = handler
-
-    def __enter__(self):
-        if not hasattr(_state, "stack"):
-            _state.stack = []
-        _state.stack.append(self.handler)
-        return self.handler
-
-    def __exit__(self, *exc):
-        _state.stack.pop()
-        return False
+@contextlib.contextmanager
+def handler_scope(handler):
+    """Within: ``handler`` is the active one (a body's execution)."""
+    with scoped(handlers=current().handlers + (handler,)):
+        yield handler
 
 
 @contextlib.contextmanager
@@ -70,17 +59,13 @@ def unvisited_constraints_dropped():
     """Within: a constraint at an address the callee never visits is ignored, as Gen.jl's
     ``generate`` does, instead of an ``UnvisitedConstraintError``. Only for constraints gentf
     builds itself (Switch carrying the previous branch's values into a new branch)."""
-    saved = getattr(_state, "drop_unvisited", False)
-    _state.drop_unvisited = True
-    try:
+    with scoped(drop_unvisited=True):
         yield
-    finally:
-        _state.drop_unvisited = saved
 
 
 def unvisited_dropped():
     """True inside ``unvisited_constraints_dropped()``."""
-    return getattr(_state, "drop_unvisited", False)
+    return current().drop_unvisited
 
 
 class PendingCall:
@@ -165,6 +150,22 @@ class Trace:
     def __getitem__(self, addr):
         return self.get_choices()[addr]
 
+    def __len__(self):
+        """The number of traces in a batch of traces (one trace whose score has a leading
+        particle axis, as ``importance_sampling`` returns); a single trace has no length."""
+        shape = getattr(self.score, "shape", None)
+        if shape is None or shape.rank != 1 or shape[0] is None:
+            raise TypeError(f"len() of a single trace of {self.gen_fn!r} (only a batch of traces has one)")
+        return shape[0]
+
+    def __iter__(self):
+        """The traces of a batch, one by one (Gen.jl's ``for tr in traces``): ``particle(self, i)``.
+        Indexing stays address lookup: ``traces[i]`` is the value at address ``i``."""
+        return (particle(self, i) for i in range(len(self)))
+
+    def __bool__(self):
+        return True
+
     def get_retval(self):
         return self.retval
 
@@ -176,6 +177,17 @@ class Trace:
 
     def get_gen_fn(self):
         return self.gen_fn
+
+
+def particle(traces, index):
+    """Member(s) ``index`` of a batch of traces (or of any nest whose leaves have a leading
+    batch axis), e.g. from ``importance_sampling``: a scalar index gives one trace, a vector
+    of indices a batch. Shared leaves (arguments, observed values: a batch's ``shared``
+    positions) are the same for every member."""
+    shared = getattr(traces, "shared", frozenset())
+    leaves = [x if k in shared else tf.gather(x, index) for k, x in enumerate(tf.nest.flatten(traces))]
+    out = tf.nest.pack_sequence_as(traces, leaves)
+    return out.with_shared(frozenset()) if shared and tf.convert_to_tensor(index).shape.rank == 0 else out
 
 
 # --- the public GFI ------------------------------------------------------------------------
@@ -193,11 +205,15 @@ def _check_gen_fn(fn, where):
         raise TypeError(f"{where}: {fn!r} is not a generative function")
 
 
-def _dispatch(fn, method, static, args, tensors, body):
-    """Run ``body(args, tensors)``; an eager call that repeats runs compiled (``core.compile``)."""
-    if not fn.auto_compile:
-        return body(args, tensors)
-    return compiled.run_repeated(fn, method, static, (args, tensors), lambda objs: body(*objs))
+def _dispatch(fn, method, static, args, tensors, body, data=()):
+    """Run ``body(args, tensors)`` under the call float (``core.dtypes``) of ``args`` and
+    ``data`` (the dtypes of a trace's arguments, for a method whose ``args`` are empty): the
+    float of the call that made the trace. An eager call that repeats runs compiled
+    (``core.compile``)."""
+    with call_float(data_dtypes(args) + list(data)):
+        if not fn.auto_compile:
+            return body(args, tensors)
+        return compiled.run_repeated(fn, method, static, (args, tensors), lambda objs: body(*objs))
 
 
 @_no_autograph
@@ -267,8 +283,11 @@ def regenerate(trace, args=None, argdiffs=None, selection=None, seed=None):
     args, argdiffs = _diffs(trace, args, argdiffs, "regenerate")
     selection = check_selection(selection)
     fn = trace.gen_fn
-    return _dispatch(fn, "regenerate", (argdiffs, selection), args, (trace, as_seed(seed)),
-                     lambda a, t: fn._regenerate(t[0], a, argdiffs, selection, SeedStream(t[1])))
+
+    def body(a, t):  # checked where the body runs: eagerly, or once while a program is traced
+        check_selected(selection, t[0], "regenerate")
+        return fn._regenerate(t[0], a, argdiffs, selection, SeedStream(t[1]))
+    return _dispatch(fn, "regenerate", (argdiffs, selection), args, (trace, as_seed(seed)), body)
 
 
 @_no_autograph
@@ -276,7 +295,8 @@ def project(trace, selection):
     """The sum of the log densities of the selected choices of ``trace``."""
     selection = check_selection(selection)
     fn = trace.gen_fn
-    return _dispatch(fn, "project", selection, (), trace, lambda _, t: fn._project(t, selection))
+    return _dispatch(fn, "project", selection, (), trace, lambda _, t: fn._project(t, selection),
+                     data_dtypes(trace.args))
 
 
 @_no_autograph
@@ -287,7 +307,7 @@ def choice_gradients(trace, selection=None, retval_grad=None):
     selection = check_selection(selection)
     fn = trace.gen_fn
     return _dispatch(fn, "choice_gradients", selection, (), (trace, _grad_tensors(retval_grad)),
-                     lambda _, t: fn._choice_gradients(t[0], selection, t[1]))
+                     lambda _, t: fn._choice_gradients(t[0], selection, t[1]), data_dtypes(trace.args))
 
 
 @_no_autograph
@@ -298,7 +318,7 @@ def accumulate_param_gradients(trace, retval_grad=None, scale=1.0):
     return _dispatch(fn, "accumulate_param_gradients", (), (),
                      (trace, _grad_tensors(retval_grad),
                       scale if is_tensor_like(scale) else np.asarray(scale, np.float64)),
-                     lambda _, t: fn._accumulate_param_gradients(t[0], t[1], t[2]))
+                     lambda _, t: fn._accumulate_param_gradients(t[0], t[1], t[2]), data_dtypes(trace.args))
 
 
 def _grad_tensors(retval_grad):

@@ -32,14 +32,24 @@ _DLPACK_DTYPES = frozenset(np.dtype(t) for t in ("float16", "float32", "float64"
                                                  "int64", "uint8", "uint16", "uint32", "uint64"))  # native order
 
 
+def data_dtypes(obj):
+    """The dtypes of the tensors and numpy values in ``obj`` (a nest, traces included); Python
+    numbers are static structure and have none (``core.dtypes``: they are weakly typed)."""
+    comps = []
+    encode(obj, comps)
+    return [c.dtype for c in comps if not isinstance(c, tf.TypeSpec)]
+
+
 def encode(obj, comps):
     """Append the tensors of ``obj`` to ``comps``; return the hashable static code. A
     ``tf.TypeSpec`` stands for a tensor too: TF rebuilds nests from specs (tf.while_loop)."""
     if is_tensor_like(obj) or isinstance(obj, tf.TypeSpec):
         comps.append(obj)
         return ("T",)
-    if isinstance(obj, (tuple, list)):
+    if type(obj) in (tuple, list):
         return (type(obj).__name__, tuple(encode(x, comps) for x in obj))
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a namedtuple: rebuilt as its own class
+        return ("namedtuple", type(obj), tuple(encode(x, comps) for x in obj))
     if isinstance(obj, dict):
         keys = tuple(sorted(obj, key=repr))
         return ("dict", keys, tuple(encode(obj[k], comps) for k in keys))
@@ -61,12 +71,12 @@ def decode(code, comps, i=0):
     tag = code[0]
     if tag == "T":
         return comps[i], i + 1
-    if tag in ("tuple", "list"):
+    if tag in ("tuple", "list", "namedtuple"):
         out = []
-        for c in code[1]:
+        for c in code[-1]:
             x, i = decode(c, comps, i)
             out.append(x)
-        return (tuple(out) if tag == "tuple" else out), i
+        return (out if tag == "list" else tuple(out) if tag == "tuple" else code[1](*out)), i
     if tag == "dict":
         out = {}
         for k, c in zip(code[1], code[2]):

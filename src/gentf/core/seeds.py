@@ -29,6 +29,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from .context import current, scoped
+from .errors import SeedError
+
 _generator = tf.random.Generator.from_non_deterministic_state()
 _MASK64 = (1 << 64) - 1
 
@@ -69,14 +72,12 @@ def seed(n):
     _host = _HostSeeds(int(n) * 0x2545F4914F6CDD1D + 1)
 
 
-_scopes = []  # the SeedStreams of the enclosing seed_scope()s
-
-
 def fresh_seed():
     """A new base seed (shape [2], int32): the next of the innermost ``seed_scope``'s stream,
     else from the global generator."""
-    if _scopes:
-        return _scopes[-1]()
+    scopes = current().seed_scopes
+    if scopes:
+        return scopes[-1]()
     if tf.executing_eagerly():
         return _host()
     return tf.cast(_generator.make_seeds(1)[:, 0], tf.int32)
@@ -85,96 +86,106 @@ def fresh_seed():
 @contextlib.contextmanager
 def seed_scope(base):
     """Within: unseeded calls draw ``fold_in(base, k)`` for ``k = 1, 2, ...`` (stateless)."""
-    _scopes.append(SeedStream(base))
-    try:
+    with scoped(seed_scopes=current().seed_scopes + (SeedStream(base),)):
         yield
-    finally:
-        _scopes.pop()
+
+
+_SEED_FORMS = "an int in [-2**31, 2**63), a pair of 32-bit ints or an int tensor of shape [2]"
 
 
 def as_seed(s):
-    """Convert a user seed to a shape-[2] int32 tensor (None draws a fresh one)."""
+    """Convert a user seed to a shape-[2] int32 tensor (None draws a fresh one). A seed is an int
+    in ``[-2**31, 2**63)``, as its high and low 32-bit words (``n < 2**31`` gives ``[0, n]``); a pair
+    of 32-bit ints (signed or unsigned words); or an integer tensor of shape [2] (or [], as an
+    int). Anything else is a ``SeedError``: TF would wrap or truncate it silently."""
     if s is None:
         return fresh_seed()
     if isinstance(s, SeedStream):
         return s()
-    if isinstance(s, int):
-        return tf.constant([0, s], tf.int32)
-    s = tf.cast(tf.convert_to_tensor(s), tf.int32)
-    if s.shape.rank == 0:
-        return tf.stack([tf.zeros([], tf.int32), s])
-    if s.shape != (2,):
-        raise ValueError(f"seed: expected an int or a pair of ints, got shape {s.shape}")
-    return s
+    if isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)):
+        return _int_seed(int(s))
+    try:
+        t = tf.convert_to_tensor(s)
+    except (TypeError, ValueError):
+        raise SeedError(f"seed={s!r}: a seed must be {_SEED_FORMS}") from None
+    if not t.dtype.is_integer or t.shape not in ((), (2,)):
+        raise SeedError(f"seed={s!r}: a seed must be {_SEED_FORMS}, got {t.dtype.name} of shape {t.shape}")
+    eager = hasattr(t, "numpy")  # a symbolic seed's value cannot be checked
+    if t.shape == (2,):
+        if eager and t.dtype != tf.int32 and not all(-2**31 <= int(v) < 2**32 for v in t.numpy()):
+            raise SeedError(f"seed={s!r}: a pair's entries must be 32-bit ints (a seed must be {_SEED_FORMS})")
+        return tf.cast(t, tf.int32)
+    if eager:
+        return _int_seed(int(t.numpy()))
+    if t.dtype not in (tf.int64, tf.uint64):
+        return tf.stack([tf.zeros([], tf.int32), tf.cast(t, tf.int32)])
+    t = tf.cast(t, tf.int64)  # its two words, as ``_int_seed``
+    high = tf.bitwise.right_shift(t, tf.constant(32, tf.int64))
+    return tf.stack([tf.cast(high, tf.int32), tf.cast(t, tf.int32)])
+
+
+def _int_seed(n):
+    """The seed ``[high word, low word]`` of an int ``n`` in ``[0, 2**63)`` (words as int32);
+    ``[0, n]`` for a negative 32-bit ``n``."""
+    if -2**31 <= n < 0:
+        return tf.constant([0, n], tf.int32)
+    if not 0 <= n < 2**63:
+        raise SeedError(f"seed={n}: a seed must be {_SEED_FORMS}")
+    high, low = n >> 32, n & 0xFFFFFFFF
+    return tf.constant([high, low - 2**32 if low >= 2**31 else low], tf.int32)
 
 
 def split_seed(s, n):
     """``n`` independent seeds from one, as a ``[n, 2]`` tensor."""
     s = as_seed(s)
-    if _vectorizable:
+    if current().vectorizable:
         return tf.stack(_threefry(s, tf.range(n), _SPLIT), axis=-1)
     return tf.random.experimental.stateless_split(s, n, alg=_philox())
 
 
 def fold_in(s, data):
     """A new seed from seed ``s`` and integer ``data`` (independent of ``s`` and of other data)."""
-    if _vectorizable:
+    if current().vectorizable:
         return tf.stack(_threefry(s, tf.reshape(data, []), _FOLD))
     return tf.random.experimental.stateless_fold_in(s, data, alg=_philox())
 
 
 def standard_normal(shape, seed, dtype):
     """``shape`` draws of N(0, 1)."""
-    if not _vectorizable:
+    if not current().vectorizable:
         return tf.random.stateless_normal(shape, seed, dtype=dtype, alg=_philox())
     return math.sqrt(2.0) * tf.math.erfinv(2.0 * _open_uniform(shape, seed, dtype) - 1.0)
 
 
 def standard_uniform(shape, seed, dtype):
     """``shape`` draws of Uniform(0, 1) (in the open interval under the batched generator)."""
-    if not _vectorizable:
+    if not current().vectorizable:
         return tf.random.stateless_uniform(shape, seed, dtype=dtype, alg=_philox())
     return _open_uniform(shape, seed, dtype)
 
 
 def _philox():
     """TF's algorithm name: Philox by name for XLA, else the default (see the module docstring)."""
-    return "philox" if _xla and not tf.executing_eagerly() else "auto_select"
+    return "philox" if current().xla and not tf.executing_eagerly() else "auto_select"
 
 
 @contextlib.contextmanager
 def xla_randomness():
     """Within (tracing a program XLA will compile): native draws name Philox."""
-    global _xla
-    saved, _xla = _xla, True
-    try:
+    with scoped(xla=True):
         yield
-    finally:
-        _xla = saved
 
 
 # --- Threefry-2x32-20 in elementwise ops -------------------------------------------------------
-_vectorizable = False
-_xla = False
 _FOLD, _SPLIT, _DRAW = 0, 1, 2  # domain tags (second counter word): the three uses never collide
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-
-
-def randomness_mode():
-    """Which generator draws now (True: the batchable Threefry one); part of the key of every
-    compiled program (``core.compile.run``), as a program traces one generator's ops."""
-    return _vectorizable
 
 
 @contextlib.contextmanager
 def vectorizable_randomness(on=True):
     """Within: seeds and standard noise come from the batchable Threefry generator."""
-    global _vectorizable
-    saved, _vectorizable = _vectorizable, on
-    try:
+    with scoped(vectorizable=on):
         yield
-    finally:
-        _vectorizable = saved
 
 
 def threefry2x32(key, x0, x1):

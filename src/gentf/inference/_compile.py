@@ -6,7 +6,6 @@ Compiled paths. A whole loop (all particles, N MCMC steps) runs as one ``tf.func
 retrace. A model whose structure depends on random values cannot be traced; the caller then
 falls back to eager Python.
 """
-import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -14,6 +13,8 @@ import tensorflow as tf
 from ..core import compile as compiled
 from ..core import domain
 from ..core.compile import DynamicStructureError
+from ..core.gfi import particle  # noqa: F401  (the inference modules' batch indexing)
+from ..core.owned import Owned
 from ..core.nest import decode, encode, host_tensor
 from ..core.seeds import as_seed, fold_in, seed_scope, standard_uniform, vectorizable_randomness
 
@@ -44,7 +45,7 @@ def vectorize(fn, seeds, members=None):
     shared leaves (below) are not copied.
     ``fn`` returns a nest (traces included); each leaf gains a leading batch axis, except that
     a trace at the top of the nest stores the leaves that do not depend on the seed (arguments,
-    observed values) once, listed in its ``shared`` (as Gen.jl's traces share such objects;
+    observed values; never its score, whose length is the batch's) once, listed in its ``shared`` (as Gen.jl's traces share such objects;
     copying them per particle cost more than the particles' own work). ``fn`` is traced under
     ``vectorizable_randomness``: TF's stateless random ops have no batched kernel (pfor would
     loop over the particles), gentf's Threefry noise is elementwise ops. Choices of
@@ -84,9 +85,11 @@ def vectorize(fn, seeds, members=None):
     for item in items:
         n = len(tf.nest.flatten(item))
         if hasattr(item, "shared"):  # keep the invariant leaves once: the body's own tensor
-            keep = [batched[j] if varies[j] else (leaves[j] if graph is tf.compat.v1.get_default_graph()
-                                                  else batched[j][0]) for j in range(k, k + n)]
-            shared = frozenset(j - k for j in range(k, k + n) if not varies[j])
+            # (not the score: its leading axis is the batch's length, len(trace))
+            own_leaf = [varies[j] or leaves[j] is item.score for j in range(k, k + n)]
+            keep = [batched[j] if own_leaf[j - k] else (leaves[j] if graph is tf.compat.v1.get_default_graph()
+                                                         else batched[j][0]) for j in range(k, k + n)]
+            shared = frozenset(j - k for j in range(k, k + n) if not own_leaf[j - k])
             item = tf.nest.pack_sequence_as(item, keep).with_shared(shared)
         else:
             item = tf.nest.pack_sequence_as(item, batched[k:k + n])
@@ -137,16 +140,6 @@ def _varying(tensors, sources):
         return memo[op]
 
     return [varies(t.op) for t in tensors]
-
-
-def particle(traces, index):
-    """Member(s) ``index`` of a batch of traces (or of any nest whose leaves have a leading
-    batch axis), e.g. from ``importance_sampling``: a scalar index gives one trace, a vector
-    of indices a batch. Shared leaves (see ``vectorize``) are the same for every member."""
-    shared = getattr(traces, "shared", frozenset())
-    leaves = [x if k in shared else tf.gather(x, index) for k, x in enumerate(tf.nest.flatten(traces))]
-    out = tf.nest.pack_sequence_as(traces, leaves)
-    return out.with_shared(frozenset()) if shared and tf.convert_to_tensor(index).shape.rank == 0 else out
 
 
 def flat_components(obj, where):
@@ -210,9 +203,8 @@ class KernelOwner:
     ...) on one generative function, for one static choice of its proposal: a kernel that cannot
     be traced (a proposal or involution whose structure depends on values, a trans-dimensional
     move) runs eagerly from then on, without making the model's own GFI calls eager.
-    ``explain_compile(kernel_owner(model, "mh"))`` says why it runs eagerly."""
-
-    __slots__ = ("gen_fn", "name", "__weakref__")
+    ``explain_compile(kernel_owner(model, "mh"))`` says why it runs eagerly. It lives on its
+    generative function (``core.owned``), so it is freed with it."""
 
     def __init__(self, gen_fn, name):
         self.gen_fn, self.name = gen_fn, name
@@ -221,13 +213,13 @@ class KernelOwner:
         return f"<{self.name} kernel on {self.gen_fn!r}>"
 
 
-_kernel_owners = weakref.WeakKeyDictionary()
+_kernel_owners = Owned("kernel owners")  # gen_fn -> {(name,) + static: KernelOwner}, on gen_fn
 
 
 def kernel_owner(gen_fn, name, *static):
     """The ``KernelOwner`` of kernel ``name`` on ``gen_fn`` (one per ``static``: e.g. the
     custom proposal and involution of ``mh``)."""
-    table = _kernel_owners.setdefault(gen_fn, {})
+    table = _kernel_owners.of(gen_fn, dict)
     owner = table.get((name,) + static)
     if owner is None:
         owner = table[(name,) + static] = KernelOwner(gen_fn, name)

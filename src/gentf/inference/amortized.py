@@ -59,10 +59,12 @@ class SVI:
       surrogate of ``amortized_bounds`` summed over its data), accumulates ``d/d(theta, phi) S_j / B``,
       so the one ``apply`` that follows ascends ``sum_j dS_j / B``, the gradient of the
       minibatch's mean surrogate. Default: the number of replicas of the ``tf.distribute``
-      strategy (1 without one). ``J > 1`` needs every leaf of a batch to have one static
-      leading size divisible by ``J`` (batch a dataset with ``drop_remainder=True``) and only
-      per-datum choices: a global latent couples all the data, its term cannot be split
-      (``ArgumentError`` names it).
+      strategy (1 without one). ``J > 1`` needs every leaf of a batch to have the same leading
+      axis, of a static size divisible by ``J`` or of an unknown size (a ``.batch(b)``
+      dataset's), which is split at ``floor(j B / J)`` (a partial last batch into parts whose
+      sizes differ by at most one, maybe empty; ``S_j / B`` still weighs each datum ``1 / B``),
+      and only per-datum choices: a global latent couples all the data, its term cannot be
+      split (``ArgumentError`` names it).
     - ``step(batch, seed)``: one compiled training step; ``run(dataset, num_epochs, seed)``:
       compiled calls over a ``tf.data.Dataset``, one per epoch (or per ``checkpoint_steps``);
       ``evaluate(data, objective, num_particles, seed)``: the estimates without training.
@@ -70,6 +72,16 @@ class SVI:
     Every method returns per-datum means (nats per datum): ``{"objective": ELBO or IWAE,
     "loglik": E_q[log p(x | z)] (observed choices), "kl": loglik - ELBO}``; for ``iwae`` the
     ``loglik`` and ``kl`` are the particles' averages (the ELBO pieces), as Pyro reports them.
+
+    Batches of any size: a dataset batched the usual way, ``from_tensor_slices(x).batch(b)``,
+    whose last batch is partial (element shapes with a leading ``None``; Keras ``fit`` takes it
+    too), runs as one epoch program traced once with the dataset's ``element_spec``: the model and
+    the guide see an unknown batch dimension (read it with ``tf.shape(x)[0]``, as
+    ``normal(tf.zeros([tf.shape(x)[0], d]), 1.0) @ "z"``). Each step ascends its minibatch's
+    per-datum *mean* objective, a partial batch of ``b' < b`` data its mean over those ``b'``
+    (each of its data weighs ``1 / b'``, as Keras averages a batch's loss); an epoch's metrics
+    (``run``, ``evaluate`` of a dataset) are per-datum means over all its data, each batch
+    weighted by its size, so the partial batch counts each of its data once.
 
     Data parallelism (``tf.distribute``; Keras ``fit``'s convention, as ``train``): create the
     model's and guide's parameters and the ``update`` inside ``strategy.scope()``, then
@@ -99,10 +111,10 @@ class SVI:
             raise ArgumentError(f"SVI: num_microbatches must be a positive multiple of the {replicas} replicas "
                                 f"of {self._strategy!r}, got {num_microbatches}")
 
-    def _microbatch(self, batch, seed, objective, k, train):
+    def _microbatch(self, batch, seed, objective, k, train, total=None):
         """One microbatch of ``b`` data: with ``train``, accumulates the gradient of its
-        surrogate divided by the minibatch's size ``J b``; returns ``[estimate, loglik, elbo, b]``
-        (float64), each summed over its data."""
+        surrogate divided by the minibatch's size ``total`` (None: ``b``, the whole minibatch);
+        returns ``[estimate, loglik, elbo, b]`` (float64), each summed over its data."""
         count = self.num_microbatches
         model_args, guide_args, observations = self.data_fn(batch)
         with tf.GradientTape() as tape:
@@ -112,7 +124,7 @@ class SVI:
                                     f"{show(parts['glob_paths'][0])} has no data axis (use num_microbatches=1)")
             estimate, surrogate = objective_terms(log_w, glob, parts, objective)
             size = tf.cast(tf.shape(log_w)[1], log_w.dtype)
-            loss = surrogate / (size * count)
+            loss = surrogate / (size if total is None else tf.cast(total, log_w.dtype))
         if train:
             _accumulate_reparam(tape, loss, [v for v in tape.watched_variables() if v.trainable])
         loglik = tf.reduce_sum(parts["loglik"]) / k
@@ -124,8 +136,9 @@ class SVI:
         one ``apply``; returns the sums of ``_microbatch``."""
         count = self.num_microbatches
         seeds = [seed] if count == 1 else [fold_in(seed, j) for j in range(count)]
-        sums = sharded(self._strategy, lambda item: self._microbatch(*item, objective, k, train),
-                       list(zip(_split(batch, count), seeds)), "SVI")
+        parts, total = _split(batch, count)
+        sums = sharded(self._strategy, lambda item: self._microbatch(*item, objective, k, train, total),
+                       list(zip(parts, seeds)), "SVI")
         if train and self.update is not None:
             self.update.apply()
         return sums
@@ -240,18 +253,28 @@ class SVI:
 
 
 def _split(batch, count):
-    """``batch`` (a nest of tensors with one leading data axis) as ``count`` contiguous equal parts."""
+    """``(parts, total)``: ``batch`` (a nest of tensors with one leading data axis of ``total``
+    data) as ``count`` contiguous parts; ``total`` None for one part. A static leading size must
+    be divisible by ``count`` (equal parts); an unknown one (a ``.batch(b)`` dataset's elements,
+    whose last batch may be partial) is split at ``floor(j * total / count)``: equal parts when
+    ``count`` divides the batch, sizes differing by at most one otherwise."""
     if count == 1:
-        return [batch]
+        return [batch], None
     leaves = [tf.convert_to_tensor(x) for x in tf.nest.flatten(batch)]
-    sizes = sorted({x.shape[0] if x.shape.rank else None for x in leaves}, key=str)
-    if len(sizes) != 1 or sizes[0] is None or sizes[0] % count:
-        raise ArgumentError(f"SVI: a minibatch whose leaves have leading sizes {sizes} does not split into {count} "
+    sizes = sorted({x.shape[0] if x.shape.rank else "none" for x in leaves}, key=str)  # "none": no axis
+    static = [s for s in sizes if isinstance(s, int)]
+    if not leaves or "none" in sizes or len(static) > 1 or (None not in sizes and static[0] % count):
+        shown = [None if s == "none" else s for s in sizes]
+        raise ArgumentError(f"SVI: a minibatch whose leaves have leading sizes {shown} does not split into {count} "
                             "equal microbatches (num_microbatches, by default the strategy's replicas): every "
-                            f"leaf needs one static leading size divisible by {count} (batch the dataset with "
-                            "drop_remainder=True)")
-    size = sizes[0] // count
-    return [tf.nest.map_structure(lambda x: x[j * size:(j + 1) * size], batch) for j in range(count)]
+                            f"leaf needs the same leading axis, of a static size divisible by {count} or of an "
+                            "unknown size (a .batch(b) dataset's: split as evenly as possible)")
+    if None not in sizes:
+        size = static[0] // count
+        return [tf.nest.map_structure(lambda x: x[j * size:(j + 1) * size], batch) for j in range(count)], static[0]
+    total = tf.shape(leaves[0])[0]
+    ends = [(j * total) // count for j in range(count)] + [total]
+    return [tf.nest.map_structure(lambda x: x[ends[j]:ends[j + 1]], batch) for j in range(count)], total
 
 
 def _means(sums):

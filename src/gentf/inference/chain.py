@@ -30,10 +30,13 @@ whose samples come back as ``[chains, draws, ...]``, with R-hat and ESS in the s
 """
 import inspect
 
+import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from ..core.errors import ArgumentError
+from ..core.choicemap import ChoiceMap
+from ..core.errors import ArgumentError, KernelError
+from ..core.gfi import Trace
 from ..core.seeds import as_seed, seed_scope, split_seed
 from ._compile import flat_components, same_structure, run_compiled, static_key, unpack
 from .chains import ChainsState, gather, stack_choices
@@ -60,9 +63,24 @@ def apply_kernel(kernel, trace, seed):
 
 def _step(kernel, trace, seed):
     out = apply_kernel(kernel, trace, seed)
-    if isinstance(out, tuple):
-        return out[0], tf.convert_to_tensor(out[1])
-    return out, tf.constant(True)
+    new, accepted = (out[0], out[1]) if isinstance(out, tuple) else (out, True)
+    check_kernel_trace(new, trace, "run_chain")
+    return new, tf.convert_to_tensor(accepted)
+
+
+def check_kernel_trace(new, trace, where):
+    """A kernel must return a trace of the model of ``trace`` (its structure only is read, so
+    this is free inside a compiled chain); else a ``KernelError`` that says what came back."""
+    if isinstance(new, Trace) and new.gen_fn is trace.gen_fn:
+        return
+    if isinstance(new, Trace):
+        got = f"a trace of {new.gen_fn!r}, another generative function"
+    elif isinstance(new, ChoiceMap):
+        got = "a ChoiceMap (return the trace itself, not its choices)"
+    else:
+        got = "None" if new is None else f"{type(new).__name__} {new!r}"[:200]
+    raise KernelError(f"{where}: the kernel must return the new trace of {trace.gen_fn!r} or (trace, "
+                      f"accepted), as mh does; it returned {got}")
 
 
 def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile="auto", progress=True,
@@ -118,6 +136,8 @@ def run_chain(kernel, trace, num_steps, seed=None, compile=True, jit_compile="au
     (``inference/resume.py``); ``progress`` then shows a bar per segment with the acceptance
     rate. Raises ``CheckpointError`` for an unreadable or mismatched checkpoint (another model,
     seed or number of chains)."""
+    if not isinstance(num_steps, (int, np.integer)) or isinstance(num_steps, (bool, np.bool_)) or num_steps < 0:
+        raise ArgumentError(f"run_chain: num_steps must be an int >= 0, got {num_steps!r}")
     several = isinstance(trace, (list, tuple))
     if several and not trace:
         raise ArgumentError("run_chain: an empty list of starting traces")

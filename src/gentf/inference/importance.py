@@ -39,8 +39,10 @@ import tensorflow as tf
 
 from ..core.choicemap import as_choicemap, merge
 from ..core.distribute import gather_shards
+from ..core.dtypes import call_float
 from ..core.errors import ArgumentError
 from ..core.gfi import GenerativeFunction, generate, propose
+from ..core.nest import data_dtypes
 from ..core.seeds import as_seed, split_seed, vectorizable_randomness
 from ._compile import particle, run_compiled, static_key, unpack, vectorize
 from .paths import importance_paths
@@ -73,6 +75,8 @@ def _call_form(where, positional, num_samples, proposal, proposal_args):
         given[name] = value
     if not isinstance(given["num_samples"], int) or isinstance(given["num_samples"], bool):
         raise ArgumentError(f"{where}: num_samples must be an int, got {given['num_samples']!r}")
+    if given["num_samples"] < 1:
+        raise ArgumentError(f"{where}: num_samples must be at least 1, got {given['num_samples']}")
     if given["proposal"] is not None and not isinstance(given["proposal"], GenerativeFunction):
         raise ArgumentError(f"{where}: the proposal {given['proposal']!r} is not a generative function")
     return given["num_samples"], given["proposal"], tuple(given["proposal_args"])
@@ -90,6 +94,12 @@ def importance_sampling(model, args, observations, *positional, num_samples=None
                                                       proposal, proposal_args)
     args = tuple(args)
     observations = as_choicemap(observations, "observations")
+    with call_float(data_dtypes((args, proposal_args))):
+        return _importance_sampling(model, args, observations, num_samples, proposal, proposal_args, seed,
+                                    jit_compile)
+
+
+def _importance_sampling(model, args, observations, num_samples, proposal, proposal_args, seed, jit_compile):
     key, tensors = static_key(args, observations, proposal_args)
     strategy = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
 

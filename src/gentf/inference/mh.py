@@ -4,6 +4,8 @@ Each proposes a new trace ``t'`` and accepts it with probability ``min(1, exp(al
 
 - selection: ``t' ~ regenerate(t, selection)``; ``alpha`` = the regenerate weight
   ``log p(t') - log p(t) + log q(t | t') - log q(t' | t)`` (prior proposal of the selected choices).
+  An address the selection names where ``t`` has no choice and no call (``select("muu")``) is an
+  ``UnvisitedSelectionError``, as in ``regenerate`` (Gen.jl ignores it: a move that never moves).
 - custom proposal ``q(u; t, args)``: ``u ~ q``; ``(t', w, discard) = update(t, u)``;
   ``alpha = w - log q(u; t) + log q(discard; t')``.
 - involutive: ``u ~ q(.; t)``; ``(t', u', w) = involution(t, u, q_retval, args)`` where ``w`` is
@@ -18,15 +20,18 @@ programs are written), each call runs as ONE cached compiled program per static 
 import numpy as np
 import tensorflow as tf
 
-from ..core.address import Selection, show
-from ..core.errors import InvolutionError
-from ..core.gfi import assess, get_choices, propose, regenerate, update
+from ..core.address import Selection, check_selected, show
+from ..core.errors import InvolutionError, SelectionTypeError
+from ..core.gfi import GenerativeFunction, assess, get_choices, propose, regenerate, update
 from ..core.seeds import as_seed, split_seed
 from ._compile import choose, kernel_call, uniform_log
 
 
 def mh(trace, selection_or_proposal, proposal_args=(), involution=None, check=False, seed=None):
     """One Metropolis-Hastings step; ``(new_trace, accepted)``. See the module docstring."""
+    if not isinstance(selection_or_proposal, (Selection, GenerativeFunction)):
+        raise _not_a_move(selection_or_proposal)
+
     def step(trace, args, seed):
         return _mh(trace, selection_or_proposal, args[0], involution, check, seed)
 
@@ -40,6 +45,7 @@ def mh(trace, selection_or_proposal, proposal_args=(), involution=None, check=Fa
 def _mh(trace, selection_or_proposal, proposal_args, involution, check, seed):
     s_prop, s_acc = tf.unstack(split_seed(seed, 2))
     if isinstance(selection_or_proposal, Selection):
+        check_selected(selection_or_proposal, trace, "mh")
         new, alpha, _ = regenerate(trace, selection=selection_or_proposal, seed=s_prop)
     elif involution is None:
         new, alpha = _proposal_move(trace, selection_or_proposal, proposal_args, s_prop)
@@ -48,6 +54,18 @@ def _mh(trace, selection_or_proposal, proposal_args, involution, check, seed):
                                       check, s_prop)
     accepted = uniform_log(s_acc, alpha.dtype) < alpha
     return choose(accepted, new, trace), accepted
+
+
+def _not_a_move(x):
+    """The error for ``mh(trace, x)`` with ``x`` neither a selection nor a proposal."""
+    if isinstance(x, (str, int, tuple)):
+        hint = f"; to resample the choice at {x!r}, pass select({x!r})"
+    elif isinstance(x, (list, set)) and all(isinstance(a, (str, int, tuple)) for a in x):
+        hint = f"; to resample those choices, pass select({', '.join(map(repr, x))})"
+    else:
+        hint = ""
+    return SelectionTypeError(f"mh: expected a selection (select(...), selectall(), ...) or a proposal "
+                              f"generative function, got {type(x).__name__} {x!r}{hint}")
 
 
 def _proposal_move(trace, proposal, args, seed):

@@ -42,7 +42,6 @@ inside a nested (non-spliced) call is not learned and falls back likewise.
 """
 import collections
 import math
-import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -50,6 +49,7 @@ import tensorflow as tf
 from ..core import compile as compiled
 from ..core.choicemap import ChoiceMap, merge
 from ..core.compile import DynamicStructureError
+from ..core.owned import Owned
 from ..core.seeds import SeedStream, as_seed, split_seed
 from ..modeling.handlers import GenerateHandler
 from ._compile import particle, static_key, unpack, vectorize
@@ -57,9 +57,8 @@ from ._compile import particle, static_key, unpack, vectorize
 
 class PathOwner:
     """The owner (``core.compile``) of one model's path programs, with its learned path
-    addresses and, per traced prefix, the address where that prefix's program stops."""
-
-    __slots__ = ("gen_fn", "addresses", "stops", "__weakref__")
+    addresses and, per traced prefix, the address where that prefix's program stops. It lives on
+    its generative function (``core.owned``), so it is freed with it."""
 
     def __init__(self, gen_fn):
         self.gen_fn, self.addresses, self.stops = gen_fn, set(), {}
@@ -68,16 +67,13 @@ class PathOwner:
         return f"<path programs of {self.gen_fn!r}>"
 
 
-_path_owners = weakref.WeakKeyDictionary()
+_path_owners = Owned("path owner")  # gen_fn -> its PathOwner, on gen_fn
 
 
 def path_owner(gen_fn):
     """The ``PathOwner`` of ``gen_fn``; ``explain_compile(path_owner(gen_fn))`` says why its
     path programs cannot be compiled (None when they can, or were never tried)."""
-    owner = _path_owners.get(gen_fn)
-    if owner is None:
-        owner = _path_owners[gen_fn] = PathOwner(gen_fn)
-    return owner
+    return _path_owners.of(gen_fn, lambda: PathOwner(gen_fn))
 
 
 PathGroup = collections.namedtuple("PathGroup", "path indices traces log_weights")

@@ -15,33 +15,40 @@ first and continues from its iteration. A directory gets a ``tf.train.Checkpoint
 the last 3 checkpoints; a given manager's checkpoint gets the state attached as its attribute
 ``state.NAME`` (``gentf_train``, ``gentf_chain``). TF writes a checkpoint's files first and
 updates the ``checkpoint`` index file last (atomically), so a write killed half-way leaves the
-previous checkpoint the latest one.
+previous checkpoint the latest one, and its temporary ``ckpt-N_temp/`` folder (or index file
+``checkpoint.tmp<hex>``) behind: a directory's manager removes such leftovers before each save
+(``Manager``; a given manager's directory is the caller's and is left alone).
 
-A checkpoint that cannot be read (corrupt or truncated files), or that does not match the
-objects (another model, other parameter names or shapes, another seed, another trace structure)
-raises ``CheckpointError`` before anything is run or saved, so nothing is overwritten.
+A checkpoint that cannot be read (corrupt or truncated files, an index file ``checkpoint`` that
+is not one, which TF would ignore and start afresh), or that does not match the objects (another
+model, other parameter names or shapes, another seed, another trace structure) raises
+``CheckpointError`` before anything is run or saved, so nothing is overwritten or deleted.
 
 Summaries: a loop given ``summary=writer_or_logdir`` writes, at step ``epoch``, the scalar
 ``objective`` (the epoch's score; ``Summaries.scalars`` writes others: SVI's ``loglik`` and
 ``kl``, a chain's ``acceptance_rate`` and ``step_size``) and, every ``histogram_every`` epochs and
-after the last, a histogram ``params/<name>`` of each trained parameter after the epoch and (for
-``train``) ``grads/<name>`` of its accumulated gradient before the epoch's last ``apply``
-(buffered, see ``Summaries``); the writer is flushed when the loop returns or raises; and once,
-the graph of the compiled epoch program (``tf.summary.graph``; none when the model runs eagerly).
+after the last, a histogram ``params/<path>`` of each trained parameter after the epoch and (for
+``train``) ``grads/<path>`` of its accumulated gradient before the epoch's last ``apply``
+(``<path>``: ``variable_tags``; buffered, see ``Summaries``); the writer is flushed when the loop
+returns or raises; and once, the graph of the compiled epoch program (``tf.summary.graph``; none when the model runs eagerly).
 """
 import os
+import re
 import time
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf import text_format
 from tensorboard.compat.proto import summary_pb2
 from tensorboard.plugins.histogram.summary_v2 import histogram_pb
 from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+from tensorflow.python.training.checkpoint_state_pb2 import CheckpointState
 from tqdm.auto import tqdm
 
 from ..core import compile as compiled
 from ..core.errors import GentfError
 from ..core.tracking import Checkpointable
+from ..modeling.dsl import GenFunction
 
 
 class CheckpointError(GentfError):
@@ -101,20 +108,70 @@ class TrainState(LoopState):
         super().after_restore(path)
 
 
+class Manager(tf.train.CheckpointManager):
+    """The ``tf.train.CheckpointManager`` of a checkpoint directory given to a loop: keeps the last
+    3 checkpoints and, before each save, removes what killed saves left behind (TF's temporary
+    ``ckpt-N_temp/`` folders and ``checkpoint.tmp<hex>`` index files; never a checkpoint's own
+    ``ckpt-N.index`` / ``ckpt-N.data-*`` files nor the index file ``checkpoint``)."""
+
+    LEFTOVER = re.compile(r"ckpt-\d+_temp|checkpoint\.tmp[0-9a-f]{32}")
+
+    def __init__(self, checkpoint, directory):
+        super().__init__(checkpoint, directory, max_to_keep=3)
+
+    def save(self, checkpoint_number=None, check_interval=True, options=None):
+        if tf.io.gfile.isdir(self.directory):
+            for name in sorted(tf.io.gfile.listdir(self.directory)):
+                name = name.rstrip("/")
+                if self.LEFTOVER.fullmatch(name):
+                    path = os.path.join(self.directory, name)
+                    (tf.io.gfile.rmtree if tf.io.gfile.isdir(path) else tf.io.gfile.remove)(path)
+        return super().save(checkpoint_number, check_interval, options)
+
+
 def manager_for(checkpoint, state, where="train"):
     """A ``tf.train.CheckpointManager`` saving ``state``: ``checkpoint`` is a manager (the
-    state is attached to its checkpoint as ``state.NAME``) or a directory."""
+    state is attached to its checkpoint as ``state.NAME``) or a directory (a ``Manager``).
+    ``CheckpointError`` when the directory's index file is not one (``check_index``)."""
     if checkpoint is None:
         return None
     if isinstance(checkpoint, tf.train.CheckpointManager):
+        check_index(checkpoint.directory, where)
         setattr(checkpoint.checkpoint, state.NAME, state)
         return checkpoint
     if isinstance(checkpoint, (str, os.PathLike)):
-        manager = tf.train.CheckpointManager(tf.train.Checkpoint(**{state.NAME: state}), os.fspath(checkpoint),
-                                             max_to_keep=3)
-        manager._gentf_owned = True
-        return manager
+        check_index(os.fspath(checkpoint), where)
+        return Manager(tf.train.Checkpoint(**{state.NAME: state}), os.fspath(checkpoint))
     raise GentfError(f"{where}: checkpoint must be a tf.train.CheckpointManager or a directory, got {checkpoint!r}")
+
+
+def check_index(directory, where="train"):
+    """Raise ``CheckpointError``, naming the file, when ``directory`` has an index file
+    ``checkpoint`` (the text ``CheckpointState`` a ``tf.train.CheckpointManager`` writes) that
+    cannot be read, parsed, names no latest checkpoint, or names one whose ``.index`` file is
+    missing. (TF ignores such a file with a warning, or fails with a ``ValueError`` or
+    ``UnicodeDecodeError``: a loop would start afresh, and its saves overwrite and then delete
+    the good checkpoints.) Reads only; no index file is fine (no checkpoint yet)."""
+    path = os.path.join(directory, "checkpoint")
+    if not tf.io.gfile.exists(path):
+        return
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            index = text_format.Merge(f.read().decode("utf-8"), CheckpointState())
+    except (tf.errors.OpError, OSError, UnicodeDecodeError, text_format.ParseError) as e:
+        problem = f"{type(e).__name__}: {e}"
+    else:
+        latest = index.model_checkpoint_path
+        if not latest:
+            problem = "it names no latest checkpoint (model_checkpoint_path)"
+        elif not tf.io.gfile.exists(os.path.join(directory, latest) + ".index"):
+            problem = f"its latest checkpoint {latest!r} has no .index file"
+        else:
+            return
+    held = sorted(f[:-len(".index")] for f in tf.io.gfile.listdir(directory) if f.endswith(".index"))
+    raise CheckpointError(f"{where}: the checkpoint index file {path!r} cannot be used ({problem}); nothing was "
+                          f"restored, saved or deleted. The directory holds the checkpoints {held}: repair the file "
+                          "(model_checkpoint_path: \"ckpt-N\") or use another directory")
 
 
 def restore(manager, state, explicit_seed, where="train"):
@@ -127,7 +184,7 @@ def restore(manager, state, explicit_seed, where="train"):
     try:
         status = manager.checkpoint.restore(path)
         status.assert_existing_objects_matched()
-        if getattr(manager, "_gentf_owned", False):
+        if isinstance(manager, Manager):
             status.assert_consumed()  # our own checkpoint: every saved value has its object
     except CheckpointError:
         raise
@@ -153,9 +210,33 @@ def _has_data(path):
     return any(f"{TrainState.NAME}/data" in name for name, _ in tf.train.list_variables(path))
 
 
+def variable_tags(variables, owners=()):
+    """Unique TensorBoard tags of ``variables``, stable from run to run: each variable's path, as
+    Keras' ``TensorBoard`` callback names a weight by its ``path``. A parameter ``name`` of a @gen
+    function among ``owners`` is ``<function name>/<name>``; another variable's path is its Keras 3
+    ``path``, else its TF name (``:0`` dropped; a Keras layer's variable is ``<model>/kernel``).
+    A tag already taken gets the first free suffix ``_1``, ``_2``, ..., in the order of ``variables``."""
+    paths = {}
+    for fn in owners:
+        if isinstance(fn, GenFunction):
+            for name, var in fn.params().items():
+                paths.setdefault(var.ref(), f"{fn.__name__}/{name}")
+    tags, taken = [], set()
+    for var in variables:
+        path = paths.get(var.ref()) or getattr(var, "path", None) or var.name.split(":")[0]
+        tag, k = path, 0
+        while tag in taken:
+            k += 1
+            tag = f"{path}_{k}"
+        taken.add(tag)
+        tags.append(tag)
+    return tags
+
+
 class Summaries:
     """Writes one epoch's objective (and other scalars), histograms of ``update``'s variables
-    (None: none) and (once) the program's graph.
+    (None: none; tagged ``params/<path>`` and ``grads/<path>``, ``variable_tags(variables, owners)``)
+    and (once) the program's graph.
 
     The summaries are TensorBoard's own protos (``scalar_pb``, ``histogram_pb``: 30 buckets,
     computed in numpy), buffered and written in one compiled call (``_raw_writer``) at each
@@ -164,7 +245,7 @@ class Summaries:
     ``tf.summary.histogram`` takes 1.5 s to trace. Buffered, a scalar costs ~30 us and a
     histogram ~1 ms."""
 
-    def __init__(self, summary, update=None, histogram_every=1, where="train"):
+    def __init__(self, summary, update=None, histogram_every=1, where="train", owners=()):
         if isinstance(summary, (str, os.PathLike)):
             summary = tf.summary.create_file_writer(os.fspath(summary))
         if not hasattr(summary, "as_default"):
@@ -172,7 +253,7 @@ class Summaries:
         self.writer, self._graph = summary, False
         self.histogram_every = histogram_every
         self.variables = list(update.variables) if update is not None else []
-        self.names = [v.name.split(":")[0] for v in self.variables]
+        self.names = variable_tags(self.variables, owners)
         self._protos, self._steps = [], []  # buffered: serialized Summary protos and their steps
         self._write = None  # the compiled writer (traced at the first write)
         self._templates = {}  # tag -> its scalar proto
@@ -286,7 +367,8 @@ class Loop:
         self.state = LoopState(objects, seed, width)
         self.manager = manager_for(checkpoint, self.state, where)
         restore(self.manager, self.state, explicit_seed, where)
-        self.summaries = Summaries(summary, update, histogram_every, where) if summary is not None else None
+        self.summaries = (Summaries(summary, update, histogram_every, where, owners=objects.values())
+                          if summary is not None else None)
         self.first, self.total = int(self.state.epoch.numpy()), total
         self.schedule = SaveSchedule(lambda: self.state.save(self.manager, numbered), checkpoint_every,
                                      checkpoint_secs)

@@ -19,11 +19,27 @@ Data: ``data`` is Gen.jl's ``data_generator`` (a callable returning ``(args, con
 a ``tf.data.Dataset`` whose elements are ``(args, constraints)``: ``args`` a tuple of tensors,
 ``constraints`` a dict ``{address: tensor}`` where a hierarchical address is a nested dict
 (``{"z": {1: x}}`` is the address ``("z", 1)``; string or int keys, as ``gentf.choicemap``
-reads them). Elements need fixed shapes. The dataset is prefetched and iterated *inside* the
-compiled epoch (its iterator is an input of the program): each epoch takes the next
-``epoch_size`` elements for the minibatches, then ``evaluation_size`` for the evaluation; a
-dataset that runs out raises ``ArgumentError`` (``.repeat()`` it to train longer).
+reads them). The dataset is prefetched and iterated *inside* the compiled epoch (its iterator
+is an input of the program): each epoch takes the next ``epoch_size`` elements for the
+minibatches, then ``evaluation_size`` for the evaluation; a dataset that runs out raises
+``ArgumentError`` (``.repeat()`` it to train longer).
 For the same data order and seed both kinds of data give the same scores and parameters.
+
+Batched datasets: an element may be a batch of examples for a vectorised model, and its shapes
+need not be fixed: ``from_tensor_slices((X, Y)).batch(b)`` (mapped into the element structure)
+has a leading dimension ``None`` since its last batch may be partial; Keras ``fit`` takes it,
+and so does ``train``. The epoch program is then traced once with the dataset's ``element_spec``
+(no retrace for the partial batch), so the model sees an unknown leading dimension: read it
+with ``tf.shape(x)[0]`` (``normal(tf.zeros([tf.shape(x)[0], d]), 1.0) @ "z"``, ``categorical(net(x))
+@ "y"``). A model that needs a static length (a Python loop over the batch) raises
+``ArgumentError``: give the dataset fixed shapes (``.batch(b, drop_remainder=True)``). Elements
+of fixed shapes are stacked and the minibatches gathered from the stack; others are picked by
+``tf.switch_case`` (``_picker``). An element is one example of the maths above: its weight is
+the model's log density of the whole batch, the *sum* over its examples, so a partial batch of
+``b' < b`` examples weighs each of its examples as a full batch does (the minibatch gradient is
+the sum over the examples drawn, as Gen.jl's), and the score is the mean weight per *element*
+(a partial batch among the evaluation elements counts as one element, whatever its size;
+Keras ``fit`` reports the mean per example: ``docs/choices.md``).
 
 Randomness: epoch ``e``'s minibatch permutations and ``generate`` seeds are pure functions of
 ``(seed, e)`` (``_epoch_randomness``), so any epoch can be replayed alone (checkpoint resume).
@@ -88,11 +104,13 @@ def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, mini
     seconds have passed since the last save (0: every ``checkpoint_every`` epochs; a save costs
     ~20 ms, seven seed-tutorial steps). ``summary`` (a ``tf.summary`` writer
     or a log directory): TensorBoard scalar ``objective`` each epoch, parameter and gradient
-    histograms every ``histogram_every`` epochs and after the last, the graph once
+    histograms every ``histogram_every`` epochs and after the last (tagged by each parameter's
+    path, ``gen_fn``'s own as ``<gen_fn name>/<param>``), the graph once
     (``learning/checkpoint.py``). The defaults keep their cost within a few percent of a step.
     Under a ``tf.distribute`` strategy the epoch runs data-parallel (module docstring).
     Returns one score per epoch, ``num_epoch`` of them (a resumed run includes the restored ones).
-    Raises ``CheckpointError`` for an unreadable or mismatched checkpoint."""
+    Raises ``CheckpointError``, before anything is run or saved, for an unreadable or mismatched
+    checkpoint or an unusable index file ``checkpoint`` in the directory."""
     if evaluation_size is None:
         evaluation_size = epoch_size
     if not 1 <= minibatch_size <= epoch_size:
@@ -112,7 +130,7 @@ def train(gen_fn, data, update, num_epoch=1, epoch_size=1, num_minibatch=1, mini
     state = TrainState(gen_fn, update, as_seed(seed), iterator)
     manager = manager_for(checkpoint, state)
     restore(manager, state, None if seed is None else as_seed(seed).numpy())
-    summaries = Summaries(summary, update, histogram_every) if summary is not None else None
+    summaries = Summaries(summary, update, histogram_every, owners=[gen_fn]) if summary is not None else None
     runner = _EpochRunner(gen_fn, update, verbose, jit_compile, summaries is not None, strategy)
     sizes = (epoch_size, num_minibatch, minibatch_size, evaluation_size)
     if progress is None:
@@ -198,9 +216,26 @@ def _checked(dataset):
     spec = dataset.element_spec
     if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], tuple) and isinstance(spec[1], dict)):
         raise ArgumentError(f"train: a dataset's elements must be (args tuple, constraints dict), got {spec}")
-    if not all(s.shape.is_fully_defined() for s in tf.nest.flatten(spec)):
-        raise ArgumentError(f"train: a dataset's elements need fixed shapes, got {spec}")
     return dataset
+
+
+def _fixed(spec):
+    """Do all elements of this ``element_spec`` have one fixed shape (stackable)?"""
+    return all(s.shape.is_fully_defined() for s in tf.nest.flatten(spec))
+
+
+def _picker(elements, fixed):
+    """``pick(i)``: ``elements[i]`` for a scalar int tensor ``i``. Elements of one fixed shape are
+    stacked once and gathered from; others (a ``.batch(b)`` dataset's partial last batch) are
+    chosen by ``tf.switch_case``, whose outputs get the relaxed shapes of the dataset's spec."""
+    if len(elements) == 1:
+        return lambda i: elements[0]
+    if fixed:
+        stacked = tf.nest.map_structure(lambda *xs: tf.stack(xs), *elements)
+        return lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), stacked)
+    if tf.executing_eagerly():
+        return lambda i: elements[int(i)]
+    return lambda i: tf.switch_case(i, [lambda e=e: e for e in elements])
 
 
 class _EpochRunner:
@@ -252,15 +287,21 @@ class _EpochRunner:
         return tf.add_n(outs) if outs else tf.constant(0.0, tf.float64)
 
     def dataset_body(self, iterator, sizes, perms, seeds):
-        """One epoch whose data come from ``iterator``: the epoch's elements stacked, the
-        minibatches gathered by ``perms`` (a tensor), then the evaluation elements."""
+        """One epoch whose data come from ``iterator``: the epoch's elements, the minibatches
+        picked from them by ``perms`` (a tensor; ``_picker``), then the evaluation elements."""
         epoch_size, num_minibatch, minibatch_size, evaluation_size = sizes
-        data = [iterator.get_next() for _ in range(epoch_size)]
-        stacked = tf.nest.map_structure(lambda *xs: tf.stack(xs), *data)
-        minibatches = [[tf.nest.map_structure(lambda t: tf.gather(t, perms[m, i]), stacked)
-                        for i in range(minibatch_size)] for m in range(num_minibatch)]
+        fixed = _fixed(iterator.element_spec)
+        pick = _picker([iterator.get_next() for _ in range(epoch_size)], fixed)
+        minibatches = [[pick(perms[m, i]) for i in range(minibatch_size)] for m in range(num_minibatch)]
         evaluation = [iterator.get_next() for _ in range(evaluation_size)]
-        return self.body(minibatches, evaluation, seeds, lambda x: (tuple(x[0]), choicemap(x[1])))
+        try:
+            return self.body(minibatches, evaluation, seeds, lambda x: (tuple(x[0]), choicemap(x[1])))
+        except (TypeError, ValueError) as e:  # a static size read as a number: None
+            if fixed or tf.executing_eagerly() or "NoneType" not in str(e):
+                raise
+            raise ArgumentError(f"train: {self.gen_fn!r} needs static shapes (it failed on the unknown "
+                                f"dimensions of the dataset's elements {iterator.element_spec}: {e}); give the "
+                                "dataset fixed shapes, e.g. .batch(b, drop_remainder=True)") from e
 
     def run(self, minibatches, evaluation, seeds):
         comps = []

@@ -5,13 +5,15 @@ under its handler (``handlers.py``); the body is ordinary Python and TensorFlow 
 model whose addresses and shapes do not depend on random values the same methods trace into a
 ``tf.function`` graph unchanged.
 """
-import contextlib
 import functools
+import re
 
 import tensorflow as tf
 from tensorflow.python.framework.tensor import Tensor
 
 from ..core.choicemap import ChoiceMap
+from ..core.context import current, scoped
+from ..core.dtypes import default_float
 from ..core.errors import NonDifferentiableError, NotInModelError, UnaddressedCallError
 from ..core.gfi import GenerativeFunction, active_handler, handler_scope
 from ..core.address import EmptySelection, show, subselection_at
@@ -49,8 +51,12 @@ class GenFunction(GenerativeFunction):
 
     # --- running the body ----------------------------------------------------------------
     def _run(self, handler, args):
-        with handler_scope(handler), _static_iteration():
-            retval = self.body(*args)
+        with handler_scope(handler), scoped(in_body=True):
+            try:
+                retval = self.body(*args)
+            except (TypeError, tf.errors.InvalidArgumentError) as e:
+                _explain_dtype_clash(e, self, handler)
+                raise
         if handler.pending:
             call = next(iter(handler.pending))
             raise UnaddressedCallError(
@@ -135,29 +141,48 @@ class GenFunction(GenerativeFunction):
         return arg_grads
 
 
-@contextlib.contextmanager
-def _static_iteration():
-    """While a body is traced into a graph, ``for x in xs`` over a tensor whose leading dimension
-    is static iterates its rows, as it does eagerly (TensorFlow refuses any iteration of a
-    symbolic tensor; a body is plain Python, so a loop over an argument is static structure).
-    Iterating a tensor of unknown leading dimension still raises."""
-    if tf.executing_eagerly() or _iteration[0]:
-        yield
+_DTYPES = re.compile(r"\b(float16|bfloat16|float32|float64|half|float|double|int32|int64)\b")
+_TF_NAMES = {"float": "float32", "double": "float64", "half": "float16"}  # TF kernels' C++ names
+
+
+def _explain_dtype_clash(error, gen_fn, handler):
+    """Add a note to an error of two dtypes met in ``gen_fn``'s body: which dtypes, after
+    which address, and the remedy (``core.dtypes``: the call float)."""
+    found = sorted({_TF_NAMES.get(d, d) for d in _DTYPES.findall(str(error))})
+    if len(found) < 2 or not hasattr(error, "add_note") or getattr(error, "_gentf_explained", False):
         return
-    refuse = Tensor._disallow_iteration
+    error._gentf_explained = True
+    last = next(reversed(handler.records), None) if handler.records else None
+    where = f"after address {show(last)}" if last is not None else "before its first choice"
+    error.add_note(
+        f"gentf: {found[0]} met {found[1]} in the body of {gen_fn!r}, {where}. This call's float is "
+        f"{default_float().name}: choices with only Python-number parameters take it from the call's float "
+        "arguments (or set_default_float when it has none). Cast the other operand with tf.cast, or pass "
+        "the data in the dtype you want the model to compute in.")
 
-    def allow_static(tensor):
+
+def _rows_while_in_body(tf_refuses_iteration, tf_refuses_len):
+    """TF's ``Tensor._disallow_iteration`` and ``Tensor.__len__``, except that while a @gen body
+    runs in this thread (``context.in_body``), a symbolic tensor whose leading dimension is
+    static iterates its rows and has that length, as the eager value does (TensorFlow refuses
+    both for a symbolic tensor; a body is plain Python, so a loop over an argument is static
+    structure). A tensor of unknown leading dimension still raises. Installed once, at import:
+    outside bodies, and in other threads, TF's behaviour is unchanged."""
+    def static_leading(tensor):
         shape = tensor._shape_tuple()
-        if not shape or shape[0] is None:
-            refuse(tensor)
-    Tensor._disallow_iteration, _iteration[0] = allow_static, True
-    try:
-        yield
-    finally:
-        Tensor._disallow_iteration, _iteration[0] = refuse, False
+        return shape[0] if current().in_body and shape and shape[0] is not None else None
+
+    def disallow_iteration(tensor):
+        if static_leading(tensor) is None:
+            tf_refuses_iteration(tensor)
+
+    def length(tensor):
+        n = static_leading(tensor)
+        return n if n is not None else tf_refuses_len(tensor)
+    return disallow_iteration, length
 
 
-_iteration = [False]
+Tensor._disallow_iteration, Tensor.__len__ = _rows_while_in_body(Tensor._disallow_iteration, Tensor.__len__)
 
 
 def gen(body):

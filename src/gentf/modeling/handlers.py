@@ -11,6 +11,7 @@ import tensorflow as tf
 from ..core.address import show, subselection_at
 from ..core.argdiffs import NoChange, UnknownChange
 from ..core.choicemap import ChoiceMap
+from ..core.context import current, scoped
 from ..core.domain import assert_all, check, guard, is_rejecting, validating
 from ..core.errors import (ConstraintMismatchError, DuplicateAddressError, MissingChoiceError,
                            UnvisitedConstraintError)
@@ -70,19 +71,13 @@ def call_argdiffs(prev_args, args):
     return tuple(NoChange if a is b else UnknownChange for a, b in zip(prev_args, args))
 
 
-_samples_constant = [False]
-
-
 @contextlib.contextmanager
 def samples_constant():
     """Within: ``generate``'s sampled values are constants to a gradient tape, so that the
     gradient of a generated trace's score is ``d/dtheta log p(t; x, theta)`` at fixed ``t``,
     what ``accumulate_param_gradients`` computes by replaying the trace."""
-    saved, _samples_constant[0] = _samples_constant[0], True
-    try:
+    with scoped(samples_constant=True):
         yield
-    finally:
-        _samples_constant[0] = saved
 
 
 class Handler:
@@ -201,7 +196,7 @@ class GenerateHandler(Handler):
             raise MissingChoiceError(f"assess: no value for the choice at address {show(path)}")
         else:
             value = dist.sample(self.seeds(), *args)
-            if _samples_constant[0]:
+            if current().samples_constant:
                 value = tf.stop_gradient(value)
         score = self.logpdf(path, dist, args, value, observed=constrained)
         if constrained:

@@ -3,14 +3,16 @@
 Every trainable ``tf.Variable`` that gentf trains (a @gen function's ``param``, a TFFunction's
 variables) has a gradient accumulator: a non-trainable Variable of the same shape to which
 ``accumulate_param_gradients`` adds ``scale * gradient``. Optimizers read and reset accumulators.
+An accumulator is stored on its Variable (``core.owned``), so it is freed with the Variable.
 """
 import tensorflow as tf
 
 from ..core import domain
 from ..core.errors import AddressError, NotInModelError
 from ..core.gfi import active_handler
+from ..core.owned import Owned
 
-_accumulators = {}  # var.ref() -> accumulator Variable
+_accumulators = Owned("accumulator")  # Variable -> its accumulator Variable, on the Variable
 
 
 def register_accumulator(var):
@@ -23,7 +25,7 @@ def register_accumulator(var):
     equals single-device accumulation. Outside the replicas a gradient tape sees the parameter's
     local copies, not the mirrored Variable: each copy maps to the accumulator's copy on its
     device, so a gradient accumulated there is counted once in the sum too."""
-    acc = _accumulators.get(var.ref())
+    acc = _accumulators.get(var)
     if acc is None:
         name = var.name.split(":")[0] + "_grad"
         strategy = getattr(var, "distribute_strategy", None)
@@ -35,11 +37,11 @@ def register_accumulator(var):
                                       aggregation=tf.VariableAggregation.SUM)
                 for copy, acc_copy in zip(strategy.experimental_local_results(var),
                                           strategy.experimental_local_results(acc)):
-                    _accumulators[copy.ref()] = acc_copy
+                    _accumulators[copy] = acc_copy
             else:
                 with tf.device(var.device):
                     acc = tf.Variable(tf.zeros(var.shape, var.dtype), trainable=False, name=name)
-        _accumulators[var.ref()] = acc
+        _accumulators[var] = acc
     return acc
 
 
