@@ -149,3 +149,92 @@ def test_parameter_gradients_through_a_network_returning_a_distribution_match_fi
     fd = finite_difference_gradient(score, start.astype(np.float64), eps=1e-5)
     kernel.assign(start)
     np.testing.assert_allclose(grad, fd, rtol=1e-3, atol=1e-3)
+
+
+# --- observations outside the support --------------------------------------------------------------
+counts = tf.constant(np.random.default_rng(8).integers(0, 17, size=(8, 28, 28, 1)), tf.int32)  # 0..16, not 0/1
+
+
+@pytest.mark.parametrize("how", [1, 2, "importance_sampling"])  # eager, auto-compiled, XLA inference
+def test_pixel_counts_under_bernoulli_are_a_domain_error_naming_the_address(how):
+    # TFP's Bernoulli.log_prob of a count is finite (x * logit - softplus(logit)): a meaningless ELBO
+    logits = tf.zeros([8, 28, 28, 1])
+    match = r"tfp_choice at address 'x': the observed value is outside the support of Bernoulli \(0 to 1\)"
+    with pytest.raises(gentf.DomainError, match=match):
+        if how == "importance_sampling":
+            gentf.importance_sampling(pixels, (logits,), {"x": counts}, 4, seed=1)
+        else:
+            gentf.generate(pixels, (logits,), {"x": counts}, seed=how)
+
+
+def test_support_of_other_families_and_in_support_values():
+    @gen
+    def waits(d):
+        return tfp_choice(d) @ "t"
+    bad = [(tfd.Bernoulli(logits=tf.zeros(3), dtype=tf.float32), [0.0, 0.5, 1.0], "not a whole number"),
+           (tfd.Binomial(5.0, probs=tf.fill([3], 0.5)), [0.0, 6.0, 1.0], r"Binomial \(0 to 5\)"),
+           (tfd.Categorical(logits=tf.zeros([3, 4])), tf.constant([0, 4, 1]), r"Categorical \(0 to 3\)"),
+           (tfd.Poisson(tf.ones(3)), [0.0, -1.0, 2.0], "negative"),
+           (tfd.Exponential(tf.ones(3)), [0.0, -1.0, 2.0], "support of Exponential"),
+           (tfd.Independent(tfd.Beta(tf.ones(3), tf.ones(3)), 1), [0.2, 1.5, 0.5], "support of Beta")]
+    for d, value, match in bad:
+        for run in (lambda: gentf.assess(waits, (d,), {"t": value}),
+                    tf.function(lambda: gentf.assess(waits, (d,), {"t": value}), autograph=False)):
+            with pytest.raises((gentf.DomainError, tf.errors.InvalidArgumentError),
+                               match=f"tfp_choice at address .{{0,4}}t.{{0,4}}: .*{match}"):
+                run()
+    good = [(tfd.Bernoulli(logits=tf.zeros(3), dtype=tf.float32), [0.0, 1.0, 1.0]),
+            (tfd.Binomial(5.0, probs=tf.fill([3], 0.5)), [0.0, 5.0, 1.0]),
+            (tfd.Exponential(tf.ones(3)), [0.0, 0.5, 2.0]),
+            (tfd.Normal(tf.zeros(3), 1.0), [-1e3, 0.0, 1e3])]
+    for d, value in good:
+        weight, _ = gentf.assess(waits, (d,), {"t": value})
+        np.testing.assert_allclose(weight, tf.reduce_sum(d.log_prob(value)), rtol=1e-6)
+
+
+def test_support_check_in_a_user_graph_and_turned_off():
+    logits = tf.zeros([8, 28, 28, 1])
+
+    @tf.function(autograph=False)
+    def user_program(x):
+        return gentf.assess(pixels, (logits,), {"x": x})[0]
+
+    assert np.isfinite(user_program(tf.minimum(counts, 1)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="gentf.DomainError: tfp_choice at address .{0,4}x"):
+        user_program(counts)
+    gentf.set_validate_args(False)
+    try:  # TFP's own (finite, meaningless) score, no check
+        weight, _ = gentf.assess(pixels, (logits,), {"x": counts})
+        lik = tfd.Independent(tfd.Bernoulli(logits=logits), reinterpreted_batch_ndims=3)
+        np.testing.assert_allclose(weight, tf.reduce_sum(lik.log_prob(counts)), rtol=1e-5)
+    finally:
+        gentf.set_validate_args(True)
+
+
+def test_training_on_counts_stops_before_any_parameter_moves():
+    decoder_net = keras.layers.Dense(28 * 28, kernel_initializer=keras.initializers.RandomNormal(seed=2))
+    decoder_net.build((None, LATENT))
+    decoder = gentf.TFFunction(lambda z: tf.reshape(decoder_net(z), [-1, 28, 28, 1]),
+                               variables=decoder_net.trainable_variables)
+
+    @gen
+    def vae(x):
+        z = tfp_choice(tfd.MultivariateNormalDiag(tf.zeros([8, LATENT]), tf.ones([8, LATENT]))) @ "z"
+        logits = decoder(z) @ "decoder"
+        tfp_choice(tfd.Independent(tfd.Bernoulli(logits=logits), reinterpreted_batch_ndims=3)) @ "x"
+
+    @gen
+    def q(x):
+        loc = gentf.param("loc") + tf.zeros([8, LATENT])
+        tfp_choice(tfd.MultivariateNormalDiag(loc, tf.ones([8, LATENT]))) @ "z"
+
+    gentf.init_param(q, "loc", tf.zeros([LATENT]))
+    update = gentf.ParamUpdate(gentf.ADAM(0.01, 0.9, 0.999, 1e-8), vae, q, decoder)
+    engine = gentf.SVI(vae, q, update, lambda x: ((x,), (x,), {"x": x}))
+    before = [v.numpy().copy() for v in update.variables]
+    with pytest.raises(gentf.DomainError, match="tfp_choice at address 'x'.*support of Bernoulli"):
+        engine.step(counts, seed=0)
+    for old, var in zip(before, update.variables):
+        np.testing.assert_array_equal(var.numpy(), old)
+    engine.step(tf.minimum(counts, 1), seed=0)  # valid pixels train
+    assert any(not np.array_equal(var.numpy(), old) for old, var in zip(before, update.variables))

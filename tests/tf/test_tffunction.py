@@ -220,3 +220,79 @@ def test_eager_form_keras_and_module_and_nested_output():
         trace, {"sq": np.array([1.0, 1.0]), "lin": (np.array([1.0, 0.0]),)})
     np.testing.assert_allclose(g, [2 * 2.0 * 1.0 + 2.0, 2 * 2.0 * 3.0])  # d/dx of a x^2 + a x
     np.testing.assert_allclose(gentf.get_param_grad_tf_var(fn, mod.a), 1.0 + 9.0 + 1.0)
+
+
+# --- a Keras model wrapped before it is built -------------------------------------------------------
+def _decoder(build):
+    """Dense(2) with seeded weights: built now, or at its first call."""
+    import keras
+    layer = keras.layers.Dense(2, kernel_initializer=keras.initializers.RandomNormal(seed=1),
+                               bias_initializer="zeros", dtype="float64")
+    if build:
+        layer.build((None, 1))
+    return layer
+
+
+def _trained(layer, compiled, steps=3, keras_adam=False):
+    """``steps`` ADAM steps on the TFFunction of ``layer`` in ``y ~ normal(layer(z), 1)``, the
+    ParamUpdate built before any call (eagerly, or inside ``SVI``'s compiled program)."""
+    fn = TFFunction(layer)
+
+    @gentf.gen
+    def model(x):
+        z = gentf.normal(tf.zeros_like(x[:, :1]), 1.0) @ "z"
+        gentf.normal(fn(z) @ "decoder", 1.0) @ "y"
+
+    @gentf.gen
+    def guide(x):
+        gentf.normal(x[:, :1], 1.0) @ "z"
+
+    import keras
+    conf = keras.optimizers.Adam(0.1) if keras_adam else gentf.ADAM(0.1, 0.9, 0.999, 1e-8)
+    update = gentf.ParamUpdate(conf, fn)
+    x = tf.constant(np.random.default_rng(0).normal(size=(4, 2)) + 3.0)
+    if compiled:
+        engine = gentf.SVI(model, guide, update, lambda x: ((x,), (x,), {"y": x}))
+        for step in range(steps):
+            engine.step(x, seed=step)
+    else:
+        for step in range(steps):
+            trace, _ = gentf.generate(model, (x,), {"y": x}, seed=step)
+            gentf.accumulate_param_gradients(trace)
+            update.apply()
+    return fn, update
+
+
+@pytest.mark.parametrize("compiled,keras_adam", [(False, False), (True, False), (False, True), (True, True)])
+def test_unbuilt_keras_model_trains_like_a_built_one(compiled, keras_adam):
+    # the variables were read once, at the wrapping: an unbuilt model had none, and ADAM moved nothing
+    lazy = _decoder(build=False)
+    assert not lazy.built
+    start = _decoder(build=True).kernel.numpy()
+    fn, update = _trained(lazy, compiled, keras_adam=keras_adam)
+    assert lazy.built and len(gentf.get_params(fn)) == 2
+    assert [v.ref() for v in update.variables] == [v.ref() for v in gentf.get_params(fn)]
+    assert not np.allclose(lazy.kernel.numpy(), start)
+    built = _decoder(build=True)
+    np.testing.assert_array_equal(built.kernel.numpy(), start)  # the same initial weights
+    _trained(built, compiled, keras_adam=keras_adam)
+    np.testing.assert_allclose(lazy.kernel.numpy(), built.kernel.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(lazy.bias.numpy(), built.bias.numpy(), rtol=1e-12)
+
+
+def test_update_of_a_model_never_built_is_a_named_error():
+    layer = _decoder(build=False)
+    fn = TFFunction(layer)
+    assert gentf.get_params(fn) == [] and fn.awaiting_build()
+
+    @gentf.gen
+    def g():
+        gentf.normal(gentf.param("m"), 1.0) @ "x"
+    gentf.init_param(g, "m", tf.constant(0.5))
+    update = gentf.ParamUpdate(gentf.ADAM(0.1, 0.9, 0.999, 1e-8), g, fn)
+    trace, _ = gentf.generate(g, (), {"x": 2.0})
+    gentf.accumulate_param_gradients(trace)
+    with pytest.raises(gentf.ArgumentError, match=r"TFFunction\(dense.*\) has no parameters.*build the model first"):
+        update.apply()
+    assert float(gentf.get_param(g, "m")) == 0.5  # nothing moved
+    assert not layer.built

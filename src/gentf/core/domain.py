@@ -13,9 +13,10 @@ program returns it (``failure_index()``) and ``raise_failure`` raises the ``Doma
 particle-batched body (``collecting()``) the per-particle indices are returned as an output and
 settled once, outside the batch.
 
-Observed values are checked by the same mechanism (``check``): a NaN constraint, or a
-``bernoulli`` constraint other than a bool, 0 or 1, is a ``DomainError`` naming the address, as
-Pyro's ``validate_args``. ``set_validate_args(False)`` turns every check off (arguments and
+Observed values are checked by the same mechanism (``check``): a NaN or infinite constraint of
+a float choice, a ``bernoulli`` constraint other than a bool, 0 or 1, or a ``categorical`` one
+outside ``0..K-1``, is a ``DomainError`` naming the address, as Pyro's ``validate_args``; so is a
+NaN or infinite float argument of a built-in distribution (``nan_checks``). ``set_validate_args(False)`` turns every check off (arguments and
 observations; an invalid argument then gives NaN scores).
 
 Trial points of line searches and proposals (``rejecting()``, entered by ``map_optimize``,
@@ -90,12 +91,15 @@ def check(checks, pending=None):
             assert_all([(cond, message)])
 
 
-def nan_checks(value):
-    """The check that an observed ``value`` is not NaN, as ``(condition, message)`` pairs like a
-    distribution's ``arg_checks`` (none for integers or with validation off)."""
+def nan_checks(value, what="the observed value"):
+    """The checks that a float ``value`` is neither NaN nor infinite, as ``(condition, message)``
+    pairs like a distribution's ``arg_checks`` (none for integers or with validation off); the
+    messages say ``what`` it is ("the observed value", "the argument std", ...). An infinite
+    observation has log density ``-inf`` or ``+inf`` everywhere, so it corrupts every weight
+    and gradient that sees it; NaN is checked first, so a NaN is never called infinite."""
     if not (_validate and value.dtype.is_floating):
         return []
-    return [(~tf.math.is_nan(value), "the observed value is NaN")]
+    return [(~tf.math.is_nan(value), f"{what} is NaN"), (~tf.math.is_inf(value), f"{what} is infinite")]
 
 
 def guard(checks, value):

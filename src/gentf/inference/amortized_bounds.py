@@ -42,6 +42,7 @@ import tensorflow_probability as tfp
 
 from ..core.address import show
 from ..core.choicemap import ChoiceMap, choicemap, merge
+from ..core.domain import check, nan_checks
 from ..core.errors import AddressError, ArgumentError, MissingChoiceError, UnvisitedConstraintError
 from ..core.seeds import SeedStream, as_seed
 from ..modeling.distributions import Normal
@@ -179,6 +180,9 @@ def log_weights(model, guide, model_args, guide_args, observations, num_particle
     k = int(num_particles)
     if k < 1:
         raise ArgumentError(f"SVI: num_particles must be at least 1, got {num_particles}")
+    # The data first: an infinite datum would otherwise fail as the guide's argument (q(z | x)).
+    check([(cond, f"observation at address {show(path)}: {message}")
+           for path, v in obs.items() for cond, message in nan_checks(v)])
     obs = choicemap({path: _repeat(v, k, lead) for path, v in obs.items()})
     size = (lead * k if isinstance(lead, int) else None) if lead != "none" else None
     s_guide, s_model = tf.unstack(tf.random.experimental.stateless_split(as_seed(seed), 2))

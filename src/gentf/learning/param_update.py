@@ -16,6 +16,13 @@ Every parameter is a TF2 ``tf.Variable`` with a gentf accumulator: @gen params, 
 TFFunctions' variables, and the TF2 mirrors of a graph-form TFFunction's ``tf.compat.v1``
 Variables (whose session is a view of the mirrors, see ``tf/graph_form.py``). ``apply`` runs TF
 ops, eagerly (as one cached ``tf.function``) or inside a caller's ``tf.function``.
+
+A TFFunction of a Keras model not built yet (wrapped before its first call) has no parameters:
+given whole (``fn``), it is kept pending, and the first ``apply`` after the model was built (by
+the calls that accumulated the gradients) trains its variables too, from fresh optimizer state,
+as an update built after the first call would. An ``apply`` while the model is still unbuilt, or
+once steps were taken without its variables, raises ``ArgumentError`` naming the function:
+nothing is trained silently less than was asked.
 """
 import tensorflow as tf
 
@@ -39,13 +46,39 @@ class ParamUpdate(Checkpointable):
                                 "nor a Keras optimizer")
         if not specs:
             raise ArgumentError("ParamUpdate: no parameters given (pass fn, {fn: [params]} or (fn, [params]))")
-        self.conf = conf
-        self._group = _Group(conf, _unique([_resolve(fn, p) for fn, params in _pairs(specs) for p in params]))
+        self.conf, self._specs = conf, specs
+        self._pending = [s for s in specs if isinstance(s, TFFunction) and getattr(s, "awaiting_build", lambda: False)()]
+        self._applied = False
+        # a Keras optimizer is built once, with every variable: when the pending ones are in
+        self._group = _Group(conf, self._resolve_all(), build=not self._pending)
+
+    def _resolve_all(self):
+        return _unique([_resolve(fn, p) for fn, params in _pairs(self._specs) for p in params])
+
+    def _settle_pending(self, applying=False):
+        """Take in the variables of pending TFFunctions built since (see the module docstring)."""
+        if not self._pending:
+            return
+        built = [fn for fn in self._pending if not fn.awaiting_build()]
+        if built and self._applied:
+            raise ArgumentError(
+                f"ParamUpdate: {built[0]!r} was built after this update took steps without its "
+                "parameters; build the Keras model first (model.build(input_shape), or call it "
+                "once) and then make the ParamUpdate")
+        if built:
+            self._pending = [fn for fn in self._pending if fn not in built]
+            self._group = _Group(self.conf, self._resolve_all())
+        if applying and self._pending:
+            raise ArgumentError(
+                f"ParamUpdate: {self._pending[0]!r} has no parameters: its Keras model is not built, "
+                "so there is nothing of it to train; build the model first (model.build(input_shape), "
+                "or call it once)")
 
     def __repr__(self):
-        return f"ParamUpdate({self.conf!r}, {len(self._group.variables)} parameters)"
+        return f"ParamUpdate({self.conf!r}, {len(self.variables)} parameters)"
 
     def _checkpoint_children(self):
+        self._settle_pending()
         group, out = self._group, {}
         for i, (var, acc) in enumerate(zip(group.variables, group.accumulators)):
             out[f"param_{i}"], out[f"grad_{i}"] = var, acc
@@ -60,17 +93,21 @@ class ParamUpdate(Checkpointable):
     @property
     def variables(self):
         """The trained parameter Variables, in order."""
+        self._settle_pending()
         return list(self._group.variables)
 
     @property
     def accumulators(self):
         """Their gradient accumulators (``d log p / dtheta`` summed since the last ``apply``)."""
+        self._settle_pending()
         return list(self._group.accumulators)
 
     def apply(self):
         """Ascend the accumulated gradients of every parameter, then zero the accumulators. In a
         graph, after every domain check traced before it: a failed check takes no step."""
+        self._settle_pending(applying=True)
         self._group.apply()
+        self._applied = True
 
 
 def _is_keras_optimizer(conf):
@@ -134,14 +171,14 @@ def _apply_rule(conf, variables, accumulators, slots, counter):
 class _Group:
     """The parameters (``tf.Variable``s with gentf accumulators) and the optimizer state."""
 
-    def __init__(self, conf, variables):
+    def __init__(self, conf, variables, build=True):
         self.conf, self.variables = conf, variables
         self.accumulators = [register_accumulator(v) for v in variables]
         with tf.init_scope():
             if isinstance(conf, UpdateConf):
                 self.slots = [[tf.Variable(s, trainable=False) for s in conf.slots(v)] for v in variables]
                 self.counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
-            else:
+            elif build:
                 conf.build(variables)
         self._compiled = tf.function(self._ops, autograph=False)
 

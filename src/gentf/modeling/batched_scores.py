@@ -102,8 +102,8 @@ class ScoreBatches:
     def add(self, path, dist, args, value, baseline=None, observed=False):
         """A ``Pending`` score ``log p`` for the choice ``value ~ dist(args)`` at ``path``; with
         a ``baseline`` (the choice's previous score: ``update``, ``regenerate``) the pair of
-        ``Pending``s ``(log p, log p - baseline)``. An ``observed`` value is checked for NaN
-        with its batch (``domain.nan_checks``)."""
+        ``Pending``s ``(log p, log p - baseline)``. An ``observed`` value is checked with its
+        batch (``observation_checks``)."""
         key = (dist,) + tuple((tuple(t.shape), t.dtype) for t in (*args, value))
         slot, diff = Pending(), None if baseline is None else Pending()
         self.groups.setdefault(key, []).append((path, args, value, slot, baseline, diff, observed))
@@ -122,7 +122,7 @@ def _score_group(dist, members, pending_checks):
         path, args, value, slot, baseline, diff, observed = members[0]
         dist.validate(args, path, pending_checks)
         if observed:
-            check(observation_checks(value, dist, path), pending_checks)
+            check(observation_checks(value, dist, args, path), pending_checks)
         slot.value = dist.logpdf(value, *args)
         if diff is not None:
             diff.value = slot.value - tf.cast(baseline, slot.value.dtype)
@@ -130,13 +130,13 @@ def _score_group(dist, members, pending_checks):
     args = [stack(a) for a in zip(*(m[1] for m in members))]
     values = stack([m[2] for m in members])
     if validating():
-        for cond, message in dist.arg_checks(*args):
-            _check_members(cond, message, dist, paths, pending_checks)
+        checks = list(dist.all_arg_checks(*args))
         observed = [m[6] for m in members]
         if any(observed):
             sampled = tf.reshape([not o for o in observed], [len(members)] + [1] * (values.shape.rank - 1))
-            for cond, message in nan_checks(values):  # members not observed pass
-                _check_members(cond if all(observed) else cond | sampled, message, dist, paths, pending_checks)
+            checks += [(cond if all(observed) else cond | sampled, message)  # members not observed pass
+                       for cond, message in _value_checks(values, dist, args)]
+        _check_members(checks, dist, paths, pending_checks)
     lp = dist.log_density(values, *args)
     scores = tf.reduce_sum(tf.reshape(lp, [len(members), -1]), axis=1)
     for member, score in zip(members, tf.unstack(scores)):
@@ -150,18 +150,34 @@ def _score_group(dist, members, pending_checks):
                 member[5].value = d
 
 
-def observation_checks(value, dist, path):
-    """The ``domain.nan_checks`` of the value observed at ``path``, their messages naming it."""
-    return [(cond, f"{dist.name} at address {show(path)}: {message}") for cond, message in nan_checks(value)]
+def observation_checks(value, dist, args, path):
+    """The checks of the value observed at ``path`` (``domain.nan_checks``: not NaN, not
+    infinite; then the distribution's ``value_checks``), their messages naming the address."""
+    return [(cond, f"{dist.name} at address {show(path)}: {message}")
+            for cond, message in _value_checks(value, dist, args)]
 
 
-def _check_members(cond, message, dist, paths, pending_checks):
-    """One condition over the stacked arguments, as a check per member naming its address
-    (or, for a condition that does not keep the member axis, one naming the whole group)."""
-    cond = tf.convert_to_tensor(cond)
-    if cond.shape.rank and cond.shape[0] == len(paths):
-        flat = tf.reduce_all(tf.reshape(cond, [len(paths), -1]), axis=1)
-        pending_checks.append((flat, [f"{dist.name} at address {show(path)}: {message}" for path in paths]))
-    else:
-        where = ", ".join(show(p) for p in paths)
-        pending_checks.append((tf.reduce_all(cond), f"{dist.name} at one of the addresses {where}: {message}"))
+def _value_checks(value, dist, args):
+    if not validating():
+        return []
+    return nan_checks(value) + dist.value_checks(value, *args)
+
+
+def _check_members(checks, dist, paths, pending_checks):
+    """Conditions over the stacked arguments and values, as checks per member naming its
+    address, member by member in program order (a member's arguments, then its value: a NaN
+    observed value is named, not the NaN argument it makes of a later member's); a condition
+    that does not keep the member axis is one check naming the whole group."""
+    rows, messages = [], []
+    for cond, message in checks:
+        cond = tf.convert_to_tensor(cond)
+        if cond.shape.rank and cond.shape[0] == len(paths):
+            rows.append(tf.reduce_all(tf.reshape(cond, [len(paths), -1]), axis=1))
+            messages.append(message)
+        else:
+            where = ", ".join(show(p) for p in paths)
+            pending_checks.append((tf.reduce_all(cond), f"{dist.name} at one of the addresses {where}: {message}"))
+    if rows:
+        flat = tf.reshape(tf.stack(rows, axis=1), [-1])  # member-major
+        pending_checks.append((flat, [f"{dist.name} at address {show(path)}: {message}"
+                                      for path in paths for message in messages]))

@@ -10,11 +10,13 @@ float64 tensor or array, else float32 if any carries another float dtype; Python
 weakly typed and adapt to the others, and a call with only Python numbers gets the default float
 (``core.dtypes.set_default_float``).
 """
+import inspect
+
 import numpy as np
 import tensorflow as tf
 
 from ..core.address import show
-from ..core.domain import check, validating
+from ..core.domain import check, nan_checks, validating
 from ..core.dtypes import default_float
 from ..core.gfi import GenerativeFunction, active_handler, PendingCall
 from ..core.seeds import fresh_seed
@@ -59,6 +61,7 @@ class Distribution(GenerativeFunction):
 
     name = "distribution"
     discrete = False
+    finite_args = True  # float arguments must be finite (False: only not NaN, e.g. TFP logits)
 
     def __call__(self, *args):
         handler = active_handler()
@@ -87,6 +90,12 @@ class Distribution(GenerativeFunction):
     def in_support(self, value, *args):
         """Elementwise bool tensor, or None when every value of the right dtype is valid."""
         return None
+
+    def value_checks(self, value, *args):
+        """``[(bool_tensor, message), ...]`` for an observed value, beyond the NaN and infinity
+        checks: values that Gen.jl rejects with an error rather than a log density of ``-inf``
+        (``categorical``: an index outside ``0..K-1``). Default: none."""
+        return []
 
     def value_dtype(self, *args):
         """The dtype of this distribution's values."""
@@ -128,4 +137,33 @@ class Distribution(GenerativeFunction):
         if not validating():
             return
         where = f"{self.name} at address {show(path)}" if path else self.name
-        check([(cond, f"{where}: {message}") for cond, message in self.arg_checks(*args)], pending)
+        check([(cond, f"{where}: {message}") for cond, message in self.all_arg_checks(*args)], pending)
+
+    def all_arg_checks(self, *args):
+        """``finite_checks`` then ``arg_checks`` (a NaN argument is named as NaN, not as e.g.
+        a scale that is not positive)."""
+        return self.finite_checks(*args) + self.arg_checks(*args)
+
+    def finite_checks(self, *args):
+        """Every float tensor argument is not NaN and, with ``finite_args``, not infinite
+        (``core.domain.nan_checks``), each named ("the argument std")."""
+        names = _arg_names(type(self))
+        found = []
+        for i, a in enumerate(args):
+            if isinstance(a, (tf.Tensor, tf.Variable)) and a.dtype.is_floating:
+                name = names[i] if i < len(names) else f"{i + 1}"
+                checks = nan_checks(a, f"the argument {name}")
+                found += checks if self.finite_args else checks[:1]
+        return found
+
+
+_names = {}
+
+
+def _arg_names(cls):
+    """The names of a distribution's arguments: those of its ``arg_checks`` (``()`` for
+    ``*args``: arguments are then numbered from 1)."""
+    if cls not in _names:
+        params = list(inspect.signature(cls.arg_checks).parameters.values())[1:]
+        _names[cls] = tuple(p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD)
+    return _names[cls]

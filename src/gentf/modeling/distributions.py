@@ -488,6 +488,15 @@ class Categorical(_Count):
     def arg_checks(self, probs):
         return _probvec(probs, "probs")
 
+    def value_checks(self, value, probs):
+        # Gen.jl indexes probs with the value (a BoundsError outside 1..K); log 0 would be -inf
+        # and the normalised weights of importance sampling NaN.
+        k = probs.shape[-1]
+        index = tf.cast(_tensor(value), tf.int32)
+        ok = (index >= 0) & (index < tf.shape(probs)[-1])
+        return [(ok, f"the observed value must be a category in 0..{k - 1}" if k is not None
+                 else "the observed value must be a category in 0..len(probs) - 1")]
+
     def sample(self, seed, probs):
         gumbel = -tf.math.log(-tf.math.log(standard_uniform(tf.shape(probs), tfp_seed(seed), probs.dtype)))
         return tf.argmax(tf.math.log(probs) + gumbel, axis=-1, output_type=tf.int32)
@@ -597,6 +606,8 @@ class TFPDistribution(Distribution):
     """A traceable distribution from ``factory(*args) -> tfd.Distribution``. Its log density is the
     TFP ``log_prob`` summed over the batch shape. Arguments become tensors keeping their dtype
     (floats promoted to one float dtype, as for the built-in distributions)."""
+
+    finite_args = False  # e.g. logits of -inf are valid; NaN is not
 
     def __init__(self, factory, name=None, discrete=None):
         self.factory = factory

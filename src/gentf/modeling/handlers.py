@@ -26,7 +26,8 @@ def coerce(value, dist, args, path, like=None, checks=None, nan_check=True):
     """A constraint value as a tensor of the choice's dtype; a kind or shape mismatch is an error.
     ``like`` is the previous value at this address (update), which fixes shape and dtype. The
     value is checked into the body's list ``checks`` (None: at once); ``nan_check=False`` leaves
-    the NaN check (``batched_scores.observation_checks``) to the caller."""
+    the checks of the value (``batched_scores.observation_checks``: NaN, infinite, out of range)
+    to the caller."""
     target = like.dtype if like is not None else dist.value_dtype(*args)
     where = f"constraint at address {show(path)}"
     found = []
@@ -47,7 +48,7 @@ def coerce(value, dist, args, path, like=None, checks=None, nan_check=True):
     expected = like.shape if like is not None else dist.value_shape(*args)
     if not value.shape.is_compatible_with(expected):
         raise ConstraintMismatchError(f"{where}: shape {value.shape} does not match the choice's shape {expected}")
-    check(found + (observation_checks(value, dist, path) if nan_check else []), checks)
+    check(found + (observation_checks(value, dist, args, path) if nan_check else []), checks)
     return value
 
 
@@ -129,13 +130,13 @@ class Handler:
         """``log p(value; args)`` of the choice at ``path`` (with a ``baseline``, the pair
         ``(log p, log p - baseline)``): pending in a batch (graphs, ``batched_scores``) or
         computed now; the arguments are validated with it in a graph, and an ``observed`` value
-        is checked for NaN (``batched_scores.observation_checks``; the caller's ``coerce`` left it)."""
+        is checked (``batched_scores.observation_checks``; the caller's ``coerce`` left it)."""
         if self.batches is not None and ScoreBatches.batchable(dist, args, value):
             return self.batches.add(self.prefix + path, dist, args, value, baseline, observed)
         if self.batches is not None:
             dist.validate(args, self.prefix + path, self.domain_checks)
         if observed:
-            check(observation_checks(value, dist, self.prefix + path), self.domain_checks)
+            check(observation_checks(value, dist, args, self.prefix + path), self.domain_checks)
         score = dist.logpdf(value, *args)
         return score if baseline is None else (score, score - baseline)
 

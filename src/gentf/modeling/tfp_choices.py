@@ -23,6 +23,12 @@ Value and score (``s`` = ``sample_shape``, ``b`` = the batch shape, ``e`` = the 
   ``ConstraintMismatchError`` naming the address. ``tfp_choice`` of anything that is not a
   ``tfd.Distribution`` raises ``ArgumentError``.
 
+An observed value is checked against the distribution's support (``support_checks``), with the
+NaN and infinity checks of every float observation, under ``gentf.set_validate_args`` (default
+on): a value outside it (16 under a ``Bernoulli``, 0.5 under an integer-valued one, -1 under an
+``Exponential``) is a ``DomainError`` naming the address, eagerly and inside compiled programs
+(``core.domain.check``), where TFP's ``log_prob`` would give a finite, meaningless score.
+
 Sampling uses the distribution's own sampler with gentf's stateless seed, so a reparameterised
 distribution (``dist.reparameterization_type``) gives values differentiable in its parameters.
 """
@@ -34,6 +40,68 @@ from ..core.errors import ArgumentError
 from .distribution import Distribution, as_dtype, tfp_seed
 
 tfd = tfp.distributions
+tfb = tfp.bijectors
+
+# Discrete families whose values are whole numbers >= 0 (also with a float dtype), and the
+# largest value of those bounded above (a function of the distribution).
+_COUNTS = (tfd.Bernoulli, tfd.Binomial, tfd.Categorical, tfd.Poisson, tfd.Geometric,
+           tfd.NegativeBinomial, tfd.OneHotCategorical, tfd.Multinomial)
+_UPPER = {
+    tfd.Bernoulli: lambda d: 1,
+    tfd.OneHotCategorical: lambda d: 1,
+    tfd.Binomial: lambda d: d.total_count,
+    tfd.Categorical: lambda d: _num_categories(d) - 1,
+}
+
+
+def _num_categories(dist):
+    """K of a ``Categorical``: static when its parameter's last axis is."""
+    param = dist.logits if dist.logits is not None else dist.probs
+    k = param.shape[-1] if param.shape.rank is not None else None
+    return k if k is not None else tf.shape(param)[-1]
+
+
+def support_checks(dist, value):
+    """``[(bool tensor, message), ...]``: is ``value`` (of ``dist``'s dtype and value shape) in
+    the support of the TFP distribution ``dist``? ``Independent`` is looked through (its event is
+    its base distribution's batch). A discrete family (``_COUNTS``) takes whole numbers from 0 up
+    to its largest value (``Bernoulli``: 1; ``Binomial``: ``total_count``; ``Categorical``:
+    ``K - 1``), as TFP's ``validate_args`` sample checks; a continuous distribution takes the
+    values that its ``experimental_default_event_space_bijector`` maps back (its inverse is NaN
+    outside the support: a negative ``Exponential`` value, a ``Beta`` value above 1). A
+    distribution TFP gives no bijector for, an identity bijector (``Normal``, ...), or one that
+    fails to build, adds no check. Elementwise conditions (the caller reduces them)."""
+    while isinstance(dist, tfd.Independent):
+        dist = dist.distribution
+    name = type(dist).__name__
+    if value.dtype == tf.bool:
+        return []
+    if isinstance(dist, _COUNTS):
+        checks = []
+        if value.dtype.is_floating:
+            checks.append((tf.equal(value, tf.round(value)), f"the observed value is not a whole number ({name})"))
+        upper = next((f(dist) for cls, f in _UPPER.items() if isinstance(dist, cls)), None)
+        ok = value >= 0
+        if upper is None:
+            message = f"the observed value is negative, outside the support of {name} (0, 1, 2, ...)"
+        else:
+            ok = ok & (value <= tf.cast(upper, value.dtype))
+            static = tf.get_static_value(upper)
+            bound = "its upper bound" if static is None or np.ndim(static) else f"{np.asarray(static).item():g}"
+            message = f"the observed value is outside the support of {name} (0 to {bound})"
+        return checks + [(ok, message)]
+    if not value.dtype.is_floating:
+        return []
+    try:
+        bijector = dist.experimental_default_event_space_bijector()
+        if bijector is None or isinstance(bijector, tfb.Identity):
+            return []
+        back = bijector.inverse(value)
+    except Exception:  # noqa: BLE001 -- TFP raises all kinds (NotImplementedError, TypeError, ...)
+        return []
+    # The inverse of the bijector has the shape of an unconstrained point (one fewer entry per
+    # event for a simplex): reduce over all of it, keeping nothing elementwise.
+    return [(tf.reduce_all(~tf.math.is_nan(back)), f"the observed value is outside the support of {name}")]
 
 
 def _sample_shape(shape):
@@ -84,6 +152,10 @@ class TFPChoice(Distribution):
 
     def sample(self, seed, dist, sample_shape=()):
         return dist.sample(sample_shape, seed=tfp_seed(seed))
+
+    def value_checks(self, value, dist, sample_shape=()):
+        """The observed value is in the support of ``dist`` (``support_checks``)."""
+        return support_checks(dist, value)
 
     def log_prob(self, value, dist, sample_shape=()):
         """``dist.log_prob(value)``: shape ``sample_shape + batch_shape`` (summed over the event)."""

@@ -7,6 +7,11 @@ and the optimizers. The call is plain TF: inside a @gen body the replay's Gradie
 variables and the ops, so gradients flow natively, eagerly and inside ``tf.function``.
 ``accumulate_param_gradients`` on a trace of the function itself tapes the call with objective
 ``<y, dy>`` and adds ``scale * J_theta(y)^T dy`` to each accumulator.
+
+A Keras model wrapped before its first call has no variables yet: its parameters are read from
+``model.trainable_variables`` at each use (not fixed at the wrapping), so they are there once it
+is built, at its first call or by ``model.build(input_shape)``; ``ParamUpdate`` picks them up
+then (``learning/param_update.py``).
 """
 import inspect
 
@@ -26,33 +31,59 @@ class EagerTFFunction(TFFunction):
         super().__init__()
         if not callable(model):
             raise TypeError(f"TFFunction: {model!r} is not callable")
-        if variables is None:
-            variables = getattr(model, "trainable_variables", ())
         self._model = model
-        self._named = _unique_names((_name(v), _tf_variable(v)) for v in variables)
-        for var in self._named.values():
+        # Without ``variables``, the model's trainable variables are read at each use, so that
+        # those of a Keras model built after the wrapping (at its first call) are picked up.
+        self._lazy = variables is None and hasattr(model, "trainable_variables")
+        self._named = {}
+        self._set_variables(variables if variables is not None else getattr(model, "trainable_variables", ()))
+        self._arity = _arity(model)
+
+    def _set_variables(self, variables):
+        named = _unique_names((_name(v), _tf_variable(v)) for v in variables)
+        for var in named.values():
             if not var.trainable:
                 raise ArgumentError(f"TFFunction: parameter {var.name} is not trainable")
             register_accumulator(var)
-        self._arity = _arity(model)
-        self._reset = _zeroer([register_accumulator(v) for v in self._named.values()])
+        self._named = named
+
+    def _refresh(self):
+        """Pick up the model's trainable variables when they changed (a Keras model built after
+        the wrapping); cheap when they did not."""
+        if not self._lazy:
+            return
+        current = self._model.trainable_variables
+        if len(current) != len(self._named) or any(
+                _tf_variable(v) is not w for v, w in zip(current, self._named.values())):
+            self._set_variables(current)
+
+    def awaiting_build(self):
+        """Has this function no parameters yet because its Keras model is not built (it builds
+        at its first call, or with ``model.build(input_shape)``)?"""
+        self._refresh()
+        return self._lazy and not self._named and getattr(self._model, "built", True) is False
 
     def __repr__(self):
         name = getattr(self._model, "name", None) or getattr(self._model, "__name__", None)
         return f"TFFunction({name or type(self._model).__name__})"
 
     def params(self):
+        return self._current()
+
+    def _current(self):
+        """``{name: tf.Variable}`` of the parameters now (``_refresh`` first)."""
+        self._refresh()
         return dict(self._named)
 
     def _checkpoint_children(self):
         """The trained parameter Variables by name, for ``tf.train.Checkpoint`` (for the graph
         form, the TF2 mirrors: the session is pushed their values before each run)."""
-        return dict(self._named)
+        return self._current()
 
     def trained_variable(self, var):
         """The ``tf.Variable`` that gentf trains for parameter ``var`` (here ``var`` itself)."""
         var = _tf_variable(var)
-        if all(var is not v for v in self._named.values()):
+        if all(var is not v for v in self._current().values()):
             raise ArgumentError(f"{var.name} is not a parameter of {self!r}")
         return var
 
@@ -62,18 +93,26 @@ class EagerTFFunction(TFFunction):
 
     def reset_param_grads(self):
         """A callable that zeroes this function's accumulators when called (eagerly or inside
-        tf.function)."""
-        return self._reset
+        tf.function); it zeroes the parameters of the moment it is called."""
+        return self._reset_param_grads
+
+    def _reset_param_grads(self):
+        for var in self._current().values():
+            acc = register_accumulator(var)
+            acc.assign(tf.zeros_like(acc))
 
     def _call(self, args):
         lo, hi = self._arity
         if len(args) < lo or (hi is not None and len(args) > hi):
             count = lo if lo == hi else f"{lo} to {hi if hi is not None else 'any'}"
             raise ArgumentError(f"{self!r} takes {count} argument(s), got {len(args)}")
-        return self._model(*args)
+        out = self._model(*args)
+        if self._lazy and not self._named:
+            self._refresh()  # a Keras model builds its variables at its first call
+        return out
 
     def _tape_variables(self):
-        return list(self._named.values())
+        return list(self._current().values())
 
     def _accumulate(self, variables, scale, gradients):
         arg_grads, var_grads = gradients()
@@ -104,13 +143,6 @@ def _tf_variable(v):
 
 def _name(v):
     return getattr(v, "path", None) or v.name.split(":")[0]
-
-
-def _zeroer(accumulators):
-    def reset_param_grads():
-        for acc in accumulators:
-            acc.assign(tf.zeros_like(acc))
-    return reset_param_grads
 
 
 def _arity(model):
