@@ -171,3 +171,23 @@ def test_a_program_xla_cannot_compile_runs_as_a_plain_graph_and_says_why(caplog)
             np.testing.assert_array_equal(out, [8, 9])
     assert len(compiled._state(owner).no_xla) == 1
     assert [r.getMessage() for r in caplog.records if "runs without XLA" in r.getMessage() and "AsString" in r.getMessage()]
+
+
+def test_a_full_program_cache_says_so_once(monkeypatch, caplog):
+    """Gen.jl's MAP tutorial updates one outlier flag per point: a constraint layout per point.
+    More structures than the cache holds evict the oldest programs (re-traced when called again);
+    gentf warns once per owner instead of slowing down silently."""
+    @gen
+    def points(n):
+        for i in range(n):
+            bernoulli(0.5) @ ("z", i)
+    monkeypatch.setattr(compiled, "_MAX_PROGRAMS", 4)
+    trace = gentf.simulate(points, (6,), seed=0)
+    with caplog.at_level("WARNING", logger="gentf"):
+        for _ in range(2):
+            for i in range(6):
+                for _ in range(2):  # eager, then compiled
+                    gentf.update(trace, constraints={("z", i): True})
+    warnings = [r for r in caplog.records if "cached programs" in r.getMessage()]
+    assert len(warnings) == 1 and "re-traced" in warnings[0].getMessage()
+    assert len(compiled._owners[points].programs) <= 4 + 1  # the newest concrete program joins after eviction

@@ -43,7 +43,7 @@ from .seeds import xla_randomness
 
 _log = logging.getLogger("gentf")
 _auto_compile = True
-_MAX_PROGRAMS = 32  # per owner; the oldest is dropped beyond
+_MAX_PROGRAMS = 256  # cache entries per owner (a program and its concrete functions); the oldest is dropped beyond
 
 
 def set_auto_compile(enabled):
@@ -61,13 +61,14 @@ class _Owner:
     """The compile state of one owner, stored on the owner itself (``core.owned``): it is freed
     with the owner, although its programs refer to the owner."""
 
-    __slots__ = ("seen", "programs", "reason", "no_xla")
+    __slots__ = ("seen", "programs", "reason", "no_xla", "evicted")
 
     def __init__(self):
         self.seen = set()       # keys run once eagerly (compile_after=1)
         self.programs = {}      # (key, jit_compile) -> tf.function; also concrete programs
         self.reason = None      # why the owner runs eagerly (None: it compiles)
         self.no_xla = set()     # keys XLA could not compile
+        self.evicted = False    # a program was dropped for room (warned once)
 
 
 _owners = Owned("compile")  # owner -> its _Owner, stored on the owner (core.owned)
@@ -196,6 +197,12 @@ def _program(state, key, build, jit_compile, inputs):
         fn = state.programs[(key, jit_compile)] = _compile(build(), jit_compile)
         while len(state.programs) > _MAX_PROGRAMS:
             del state.programs[next(iter(state.programs))]
+            if not state.evicted:
+                state.evicted = True
+                _log.warning("gentf: more than %d cached programs for one owner (%r); the oldest are dropped "
+                             "and re-traced when called again, which is slow. A loop over many static "
+                             "structures (shapes, constraint addresses) makes one program per structure",
+                             _MAX_PROGRAMS, key[0])
     signature = _signature(inputs)
     if signature is None:
         return fn
